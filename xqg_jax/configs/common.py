@@ -1,0 +1,109 @@
+"""The full default config (the paper's setting) and the `key=value,flag` argument parser.
+
+Every field any stage reads is defined here with its default; size presets (`tiny.py`,
+`base.py`, `large.py`) only change values. Stages never call `config.get(key, default)`.
+"""
+
+import ml_collections
+
+from xqg_jax import languages
+
+
+def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
+  """Parses `'a=1,b=x,flag'` into a ConfigDict over `defaults` (big_vision's convention).
+
+  Values are cast to the type of their default; a bare name sets a boolean to True. Unknown
+  keys are an error naming the known ones.
+  """
+  result = ml_collections.ConfigDict(dict(defaults))
+  if not arg:
+    return result
+  for item in arg.split(','):
+    if not item:
+      continue
+    key, sep, value = item.partition('=')
+    if key not in defaults:
+      raise ValueError(f'unknown config argument {key!r}; known: {sorted(defaults)}')
+    default = defaults[key]
+    if not sep:
+      if not isinstance(default, bool):
+        raise ValueError(f'config argument {key!r} needs a value')
+      result[key] = True
+    elif isinstance(default, bool):
+      if value.lower() not in ('true', 'false', '1', '0'):
+        raise ValueError(f'config argument {key!r} is boolean, got {value!r}')
+      result[key] = value.lower() in ('true', '1')
+    else:
+      result[key] = type(default)(value)
+  return result
+
+
+def base_config() -> ml_collections.ConfigDict:
+  """The paper's setting (DESIGN.md §1) with every field the stages read."""
+  c = ml_collections.ConfigDict()
+  c.name = 'base'
+  c.seed = 0
+  # Query languages evaluated (XOR-TyDi's seven); the benchmark may generate more.
+  c.languages = languages.XOR_TYDI_LANGUAGES
+  c.on_bad_record = 'fail'  # fail | skip
+
+  # Data sources. `source` picks the synthetic benchmark or real files in `manual_dir`.
+  c.data = ml_collections.ConfigDict()
+  c.data.source = 'synthetic'  # synthetic | files
+  c.data.manual_dir = ''  # corpus.tsv, {train,dev,test}.jsonl, train_groups.jsonl for `files`
+  c.data.num_corpus_shards = 16
+  c.data.q_max_len = 32
+  c.data.p_max_len = 128
+  c.data.length_buckets = (16, 32, 64, 128)
+  c.data.shuffle = True
+
+  c.synthetic = ml_collections.ConfigDict()
+  c.synthetic.seed = 20230503
+  c.synthetic.languages = languages.ALL_LANGUAGES
+  c.synthetic.num_entities = 200_000
+  c.synthetic.passages_per_entity = 2
+  c.synthetic.words_per_passage = 100
+  # Training questions per language at resource level 'high'; other levels are scaled.
+  c.synthetic.train_queries_per_language = 20_000
+  c.synthetic.resource_scale = ml_collections.ConfigDict(
+      {'high': 1.0, 'medium': 0.6, 'low': 0.3, 'very low': 0.1})
+  c.synthetic.dev_queries_per_language = 1_000
+  c.synthetic.test_queries_per_language = 1_000
+  c.synthetic.yes_no_rate = 0.05
+  c.synthetic.latin_name_rate = 0.1  # share of entity names left in Latin script in questions
+  c.synthetic.hard_negatives = 7
+  c.synthetic.paraphrases_per_query = 4
+
+  c.tokenizer = ml_collections.ConfigDict()
+  # A local HF tokenizer directory or hub id; empty means train one on the corpus.
+  c.tokenizer.encoder = ''
+  c.tokenizer.generator = ''
+  c.tokenizer.encoder_vocab_size = 32_000
+  c.tokenizer.generator_vocab_size = 32_000
+  c.tokenizer.train_sample_size = 200_000  # texts sampled for tokenizer training
+
+  # Device mesh: (axis, size) with -1 filled from the device count; logical -> mesh rules.
+  c.mesh = (('data', -1), ('model', 1))
+  c.logical_axis_rules = (
+      ('batch', 'data'),
+      ('length', None),
+      ('embed', None),
+      ('heads', 'model'),
+      ('kv', None),
+      ('mlp', 'model'),
+      ('vocab', 'model'),
+      ('cache_batch', 'data'),
+      ('cache_length', None),
+      ('cache_heads', 'model'),
+      ('cache_kv', None),
+  )
+
+  # Multi-host: empty coordinator means auto-detect (Cloud TPU) or a single process.
+  c.distributed = ml_collections.ConfigDict()
+  c.distributed.coordinator_address = ''
+  c.distributed.num_processes = 1
+  c.distributed.process_id = 0
+
+  c.progress = ml_collections.ConfigDict()
+  c.progress.log_every_s = 10.0
+  return c

@@ -1,0 +1,25 @@
+"""CPU smoke test: the whole pipeline on a ~2k-passage synthetic benchmark in minutes.
+
+`--config=tiny` or `--config=tiny:entities=2000,queries=300`.
+"""
+
+from xqg_jax.configs import common
+
+
+def get_config(arg=None):
+  arg = common.parse_arg(arg, entities=1000, queries=300, shards=2)
+  c = common.base_config()
+  c.name = 'tiny'
+  c.data.num_corpus_shards = arg.shards
+  c.data.q_max_len = 32
+  c.data.p_max_len = 160
+  c.data.length_buckets = (16, 32, 64, 160)
+  c.synthetic.num_entities = arg.entities
+  c.synthetic.train_queries_per_language = arg.queries
+  c.synthetic.dev_queries_per_language = 50
+  c.synthetic.test_queries_per_language = 50
+  c.tokenizer.encoder_vocab_size = 4_000
+  c.tokenizer.generator_vocab_size = 4_000
+  c.tokenizer.train_sample_size = 20_000
+  c.progress.log_every_s = 2.0
+  return c

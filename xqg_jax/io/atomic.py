@@ -1,0 +1,69 @@
+"""Atomic file writes through `etils.epath`: write a temporary sibling, fsync, rename.
+
+A reader never sees a partial file under the final name: either the old content (or nothing)
+or the complete new content. On local disks the data is fsynced before the rename; on object
+stores (`gs://`) the upload of the temporary object is itself atomic and the rename is a copy.
+"""
+
+import contextlib
+import os
+import uuid
+from typing import IO, Iterator
+
+from etils import epath
+
+
+def _is_local(path: epath.Path) -> bool:
+  return '://' not in os.fspath(path)
+
+
+def temp_sibling(path: epath.Path) -> epath.Path:
+  """A unique temporary name next to `path` (same directory, so rename is atomic)."""
+  return path.parent / f'.{path.name}.tmp-{uuid.uuid4().hex[:12]}'
+
+
+@contextlib.contextmanager
+def atomic_open(path, mode: str = 'w', encoding: str | None = 'utf-8') -> Iterator[IO]:
+  """Opens a temporary file for writing; on clean exit it becomes `path` atomically.
+
+  On an exception the temporary file is removed and `path` is left untouched.
+  """
+  if mode not in ('w', 'wb'):
+    raise ValueError(f'atomic_open writes only, got mode {mode!r}')
+  path = epath.Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  tmp = temp_sibling(path)
+  kwargs = {'encoding': encoding} if mode == 'w' else {}
+  try:
+    with tmp.open(mode, **kwargs) as f:
+      yield f
+      if _is_local(tmp):
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(path)
+  except BaseException:
+    if tmp.exists():
+      tmp.unlink()
+    raise
+  if _is_local(path):
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: epath.Path) -> None:
+  fd = os.open(os.fspath(directory), os.O_RDONLY)
+  try:
+    os.fsync(fd)
+  finally:
+    os.close(fd)
+
+
+def write_text(path, text: str) -> None:
+  """Writes `text` to `path` atomically."""
+  with atomic_open(path, 'w') as f:
+    f.write(text)
+
+
+def write_bytes(path, data: bytes) -> None:
+  """Writes `data` to `path` atomically."""
+  with atomic_open(path, 'wb', encoding=None) as f:
+    f.write(data)
