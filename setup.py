@@ -21,6 +21,7 @@ INSTALL_REQUIRES = [
     'tensorflow-datasets==4.9.10',  # ArrayRecord builders and data_source, no TensorFlow.
     'array-record==0.8.6',
     'grain==0.2.18',
+    'regex>=2024.0',  # Unicode classes (\p{M}) for the word tokenizer.
     'tqdm>=4.66',
 ]
 

@@ -1,0 +1,40 @@
+"""Running a stage at most once: skip when its manifest proves the outputs, else produce them.
+
+A stage is `produce(directory) -> (outputs, extra)`: it writes each output atomically under
+`directory` and returns their relative paths and JSON-ready facts for the manifest. The
+manifest is written last, so an interrupted stage has none and is redone on the next run.
+"""
+
+import time
+from typing import Any, Callable, Mapping
+
+from absl import logging
+from etils import epath
+
+from xqg_jax.io import manifest as manifest_lib
+
+Produce = Callable[[epath.Path], tuple[list[str], Mapping[str, Any]]]
+
+
+def digest(directory) -> str:
+  """A digest of a finished stage's outputs, for the `inputs` of the stages that read them."""
+  manifest = manifest_lib.read(directory)
+  if manifest is None:
+    raise FileNotFoundError(f'{directory}: no {manifest_lib.MANIFEST_NAME}; run that stage first')
+  return manifest_lib.fingerprint(manifest['outputs'])
+
+
+def run(directory, *, stage: str, config: Mapping[str, Any], inputs: Mapping[str, str],
+        produce: Produce, force: bool = False) -> dict:
+  """Runs `produce` unless `directory` already holds a verified manifest for this work."""
+  directory = epath.Path(directory)
+  if not force and manifest_lib.is_complete(directory, config=config, inputs=inputs):
+    logging.info('%s: outputs verified by %s, skipping', stage, directory / 'manifest.json')
+    return manifest_lib.read(directory)
+  start = time.perf_counter()
+  directory.mkdir(parents=True, exist_ok=True)
+  outputs, extra = produce(directory)
+  extra = {**extra, 'seconds': round(time.perf_counter() - start, 3)}
+  logging.info('%s: done in %.1f s -> %s', stage, extra['seconds'], directory)
+  return manifest_lib.write(directory, stage=stage, config=config, inputs=inputs,
+                            outputs=outputs, extra=extra)
