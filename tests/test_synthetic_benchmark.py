@@ -7,6 +7,7 @@ import pytest
 from xqg_jax import languages
 from xqg_jax.configs import tiny
 from xqg_jax.data.formats import corpus as corpus_format
+from xqg_jax.data.formats import paraphrases as paraphrases_format
 from xqg_jax.data.formats import qrels as qrels_format
 from xqg_jax.data.formats import queries as queries_format
 from xqg_jax.data.formats import train_groups as train_groups_format
@@ -174,8 +175,9 @@ def test_export_round_trips_through_the_format_readers(bench, tmp_path):
   assert all(len(line.split(' ')) == 2 for line in lexicon)
   forms = json.loads((tmp_path / 'surface_forms.json').read_text())
   assert set(forms) == set(bench.cfg.languages)
-  paraphrase_rows = (tmp_path / 'paraphrases/dev.jsonl').read_text().splitlines()
-  assert len(paraphrase_rows) == len(dev)
+  paraphrase_rows = list(paraphrases_format.read_paraphrases(tmp_path / 'paraphrases/dev.jsonl'))
+  assert [row.id for row in paraphrase_rows] == [q.id for q in dev]
+  assert all(row.paraphrases for row in paraphrase_rows)
 
 
 def test_word_tokenizer_keeps_combining_marks():

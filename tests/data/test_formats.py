@@ -8,6 +8,7 @@ from xqg_jax.data import records
 from xqg_jax.data.formats import augmented
 from xqg_jax.data.formats import corpus
 from xqg_jax.data.formats import jsonl
+from xqg_jax.data.formats import paraphrases
 from xqg_jax.data.formats import qrels
 from xqg_jax.data.formats import queries
 from xqg_jax.data.formats import train_groups
@@ -176,3 +177,14 @@ def test_readers_stream(tmp_path):
   assert next(passages) == records.Passage('2', 'b', 't')
   with pytest.raises(ValueError, match=r'psgs.tsv:3: expected 3 tab-separated columns'):
     next(passages)
+
+
+def test_paraphrases_round_trip_and_bad_lang(tmp_path):
+  path = tmp_path / 'paraphrases.jsonl'
+  rows = [paraphrases.Paraphrases('q1', 'ja', (JAPANESE, '首都は？')),
+          paraphrases.Paraphrases('q2', 'km', ())]
+  assert paraphrases.write_paraphrases(path, rows) == 2
+  assert list(paraphrases.read_paraphrases(path)) == rows
+  path.write_text('{"id": "q1", "lang": "zz", "paraphrases": []}\n', encoding='utf-8')
+  with pytest.raises(ValueError, match=r"paraphrases.jsonl:1: .*unknown language code 'zz'"):
+    list(paraphrases.read_paraphrases(path))

@@ -16,6 +16,16 @@ from xqg_jax.io import manifest as manifest_lib
 Produce = Callable[[epath.Path], tuple[list[str], Mapping[str, Any]]]
 
 
+def files_under(directory, sub: str) -> list[str]:
+  """Every file under `directory/sub`, as paths relative to `directory` (sorted)."""
+  directory = epath.Path(directory)
+  found, pending = [], [directory / sub]
+  while pending:  # epath has no recursive glob (it would be costly on gs://).
+    for path in pending.pop().iterdir():
+      (pending if path.is_dir() else found).append(path)
+  return sorted(str(p.relative_to(directory)) for p in found)
+
+
 def digest(directory) -> str:
   """A digest of a finished stage's outputs, for the `inputs` of the stages that read them."""
   manifest = manifest_lib.read(directory)

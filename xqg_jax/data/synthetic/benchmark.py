@@ -41,6 +41,9 @@ class SyntheticBenchmark:
   """The benchmark for a `config.synthetic` block; all methods are deterministic."""
 
   def __init__(self, cfg: ml_collections.ConfigDict):
+    if cfg.hard_negatives >= (cfg.num_entities - 1) * cfg.passages_per_entity:
+      raise ValueError(f'synthetic.hard_negatives={cfg.hard_negatives} needs more passages '
+                       f'than {cfg.num_entities} entities give')
     for code in cfg.languages:
       languages.get(code)
       if code not in orthography.SUPPORTED:
@@ -74,10 +77,13 @@ class SyntheticBenchmark:
     """Question `k` of (`split`, `lang`)."""
     qid = f'{split}-{lang}-{k}'
     rng = randomness.numpy_rng(self.cfg.seed, 'question', qid)
-    while True:
+    for _ in range(world_lib.MAX_TRIES):
       entity = int(rng.integers(self.world.num_entities))
       if self.split_of(entity) == split:
         break
+    else:
+      raise ValueError(f'no entity of split {split!r} found among {self.world.num_entities}; '
+                       'raise synthetic.num_entities')
     ent = self.world.entity(entity)
     fact = ent.facts[int(rng.integers(len(ent.facts)))]
     part = self.world.fact_passage(entity, fact.relation)
@@ -128,10 +134,14 @@ class SyntheticBenchmark:
     positive_pid = int(q.positive.removeprefix('syn'))
     negatives = [q.entity * per + p for p in range(per) if q.entity * per + p != positive_pid]
     kind = self.world.kind(q.entity)
-    while len(negatives) < self.cfg.hard_negatives:
+    for tries in range(world_lib.MAX_TRIES):
+      if len(negatives) >= self.cfg.hard_negatives:
+        break
       other = int(rng.integers(self.world.num_entities))
       pid = other * per + int(rng.integers(per))
-      if other != q.entity and self.world.kind(other) == kind and pid not in negatives:
+      # Same-kind entities first; any other entity once the search runs long (tiny worlds).
+      same_kind = self.world.kind(other) == kind or tries > world_lib.MAX_TRIES // 2
+      if other != q.entity and same_kind and pid not in negatives:
         negatives.append(pid)
     as_passage = lambda pid: records.Passage(*self.world.passage(pid))
     return records.TrainGroup(q.query.id, q.query.question, (as_passage(positive_pid),),

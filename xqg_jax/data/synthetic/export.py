@@ -18,7 +18,7 @@ from etils import epath
 
 from xqg_jax.data import records
 from xqg_jax.data.formats import corpus as corpus_format
-from xqg_jax.data.formats import jsonl
+from xqg_jax.data.formats import paraphrases as paraphrases_format
 from xqg_jax.data.formats import qrels as qrels_format
 from xqg_jax.data.formats import queries as queries_format
 from xqg_jax.data.formats import train_groups as train_groups_format
@@ -39,8 +39,8 @@ def write(bench: benchmark_lib.SyntheticBenchmark, out_dir) -> list[str]:
                                  (q.query for q in questions()))
     qrels_format.write_qrels(out_dir / f'qrels/{split}.txt',
                              (records.Qrel(q.query.id, q.positive, 1) for q in questions()))
-    jsonl.write_json_lines(out_dir / f'paraphrases/{split}.jsonl', (
-        {'id': q.query.id, 'lang': q.query.lang, 'paraphrases': bench.paraphrases(q)}
+    paraphrases_format.write_paraphrases(out_dir / f'paraphrases/{split}.jsonl', (
+        paraphrases_format.Paraphrases(q.query.id, q.query.lang, tuple(bench.paraphrases(q)))
         for q in questions()))
     outputs += [f'queries/{split}.jsonl', f'qrels/{split}.txt', f'paraphrases/{split}.jsonl']
   train_groups_format.write_train_groups(

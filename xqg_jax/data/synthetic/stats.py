@@ -98,3 +98,32 @@ def lexical_baseline(bench, questions: dict, k: int) -> dict:
           np.mean([table[lang][column][metric] for lang in questions]))
   table['random'] = {f'recall@{k}': k / len(docids)}
   return table
+
+
+def markdown(stats: dict) -> str:
+  """The statistics as Markdown tables: questions per split, script and overlap, BM25."""
+  langs = list(stats['languages'])
+  rows = [f'Synthetic benchmark: {stats["num_passages"]} passages, '
+          f'{stats["num_entities"]} entities.', '',
+          '| lang | family | train | dev | test | own script | token overlap | '
+          'English overlap |', '|---|---|---|---|---|---|---|---|']
+  for lang in langs:
+    row = stats['languages'][lang]
+    rows.append(
+        f'| {lang} | {languages.get(lang).family} | {stats["queries"]["train"][lang]} | '
+        f'{stats["queries"]["dev"][lang]} | {stats["queries"]["test"][lang]} | '
+        f'{row["own_script_letter_share"]:.3f} | '
+        f'{row["query_token_overlap_with_positive"]:.3f} | '
+        f'{row["english_check_token_overlap"]:.3f} |')
+  if 'bm25' in stats:
+    bm25_table = stats['bm25']
+    metric = next(m for m in bm25_table['random'])
+    rows += ['', f'BM25 on {stats["baseline_split"]} ({metric} and MRR@10 of the positive '
+             f'passage; random {metric} = {bm25_table["random"][metric]:.4f}):', '',
+             f'| lang | target {metric} | target MRR@10 | English {metric} | '
+             'English MRR@10 |', '|---|---|---|---|---|']
+    for lang in langs + ['macro']:
+      t, e = bm25_table[lang]['target_language'], bm25_table[lang]['english_check']
+      rows.append(f'| {lang} | {t[metric]:.3f} | {t["mrr@10"]:.3f} | {e[metric]:.3f} | '
+                  f'{e["mrr@10"]:.3f} |')
+  return '\n'.join(rows) + '\n'

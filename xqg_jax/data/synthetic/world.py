@@ -46,6 +46,7 @@ WORK_NOUNS = (
     'Garden', 'Harbour', 'Winter', 'Mirror', 'Lantern', 'Orchard', 'Tower', 'River', 'Voyage',
     'Silence', 'Bridge', 'Meadow', 'Storm', 'Compass', 'Island', 'Letter', 'Forest', 'Crown')
 SEAS = ('North', 'Amber', 'Grey', 'Quiet', 'Salt', 'Iron', 'Pearl', 'Cold', 'Green', 'Stone')
+MAX_TRIES = 1000  # Bounded rejection sampling: tiny worlds may lack a kind.
 FIRST_NAMES_COUNT = 400  # First names are names of index space [0, 400) under a separate key.
 
 # Relation -> (entity type, fact attribute). The English question templates live in grammar.
@@ -182,11 +183,12 @@ class World:
     return EntityName(self._core_name(index), first if kind == 'person' else None, kind)
 
   def _other(self, rng, kind: str, index: int) -> int:
-    """A different entity of `kind` (rejection sampling; kinds are near-uniform)."""
-    while True:
+    """A different entity, of `kind` unless a bounded search finds none (tiny worlds)."""
+    for _ in range(MAX_TRIES):
       other = int(rng.integers(self.num_entities))
       if other != index and self.kind(other) == kind:
         return other
+    return (index + 1 + int(rng.integers(self.num_entities - 1))) % self.num_entities
 
   @functools.lru_cache(maxsize=4096)
   def entity(self, index: int) -> Entity:

@@ -1,0 +1,37 @@
+"""The whole pipeline, offline: `python -m launch.pipeline --config=tiny --workdir=/tmp/xqg`.
+
+Runs every stage that exists so far in order (each skips work its manifest proves done) and
+prints the results: per-stage time and the benchmark statistics.
+"""
+
+import json
+
+from absl import app
+from absl import flags
+from etils import epath
+
+from launch import stages
+from xqg_jax.configs import flags as config_flags
+from xqg_jax.data import prepare
+from xqg_jax.data.synthetic import stats as stats_lib
+
+_CONFIG = config_flags.define_config_flag()
+_WORKDIR = config_flags.define_workdir_flag()
+_UNTIL = flags.DEFINE_enum('until', None, stages.names(), 'Stop after this stage.')
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  state = stages.run(_CONFIG.value, _WORKDIR.value, until=_UNTIL.value)
+  print('| stage | seconds |\n|---|---|')
+  for name, seconds in state['timings'].items():
+    print(f'| {name} | {seconds:.1f} |')
+  stats_file = epath.Path(state['data_dir']) / prepare.STATS_NAME
+  if stats_file.exists():
+    print()
+    print(stats_lib.markdown(json.loads(stats_file.read_text())))
+
+
+if __name__ == '__main__':
+  app.run(main)

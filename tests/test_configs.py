@@ -1,0 +1,65 @@
+"""Configs: presets by name or path, `:arg` variants, field overrides, locked fields."""
+
+import subprocess
+import sys
+
+import pytest
+
+from xqg_jax.configs import base
+from xqg_jax.configs import common
+from xqg_jax.configs import flags as config_flags
+from xqg_jax.configs import large
+from xqg_jax.configs import tiny
+
+
+def test_presets_are_complete_and_differ_only_in_values():
+  configs = [tiny.get_config(), base.get_config(), large.get_config()]
+  keys = [sorted(c.to_dict()) for c in configs]
+  assert keys[0] == keys[1] == keys[2]
+  assert configs[1].data.q_max_len == 32 and configs[1].data.p_max_len == 128  # the paper's
+  assert configs[0].synthetic.num_entities * 2 == 2000  # tiny: ~2k passages
+  assert configs[2].synthetic.num_entities * configs[2].synthetic.passages_per_entity >= 1e6
+
+
+def test_parse_arg():
+  arg = common.parse_arg('entities=5,runlocal', entities=1, runlocal=False, name='x')
+  assert arg.entities == 5 and arg.runlocal is True and arg.name == 'x'
+  with pytest.raises(ValueError, match="unknown config argument 'nope'"):
+    common.parse_arg('nope=1', entities=1)
+  with pytest.raises(ValueError, match='needs a value'):
+    common.parse_arg('entities', entities=1)
+  assert tiny.get_config('entities=77').synthetic.num_entities == 77
+
+
+def test_resolve_presets_and_paths():
+  assert config_flags.resolve('tiny').endswith('configs/tiny.py')
+  assert config_flags.resolve('tiny:entities=5').endswith('configs/tiny.py:entities=5')
+  assert config_flags.resolve('my/own.py:x') == 'my/own.py:x'
+
+
+_SCRIPT = '''
+from absl import app
+from xqg_jax.configs import flags as cf
+CONFIG = cf.define_config_flag()
+def main(argv):
+  c = CONFIG.value
+  print(c.name, c.synthetic.num_entities, c.seed, c.data.source)
+app.run(main)
+'''
+
+
+@pytest.mark.parametrize('args,expected', [
+    (['--config=tiny'], 'tiny 1000 0 synthetic'),
+    (['--config=tiny:entities=40', '--config.seed=7'], 'tiny 40 7 synthetic'),
+    (['--config=base', '--config.data.source=files'], 'base 200000 0 files'),
+])
+def test_flag_parsing_in_a_real_absl_main(args, expected):
+  out = subprocess.run([sys.executable, '-c', _SCRIPT, *args], capture_output=True, text=True,
+                       check=True)
+  assert out.stdout.strip() == expected
+
+
+def test_unknown_override_is_an_error():
+  out = subprocess.run([sys.executable, '-c', _SCRIPT, '--config=tiny', '--config.nope=1'],
+                       capture_output=True, text=True)
+  assert out.returncode != 0 and 'nope' in out.stderr

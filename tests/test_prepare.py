@@ -1,0 +1,87 @@
+"""The data stages end to end: files, tokenizers and datasets; skip when done; clear errors."""
+
+import subprocess
+import sys
+
+import pytest
+import transformers
+
+from launch import stages
+from xqg_jax.configs import tiny
+from xqg_jax.data import prepare
+from xqg_jax.data import tfds_builders
+from xqg_jax.data import tokenizers
+from xqg_jax.data.formats import queries as queries_format
+
+
+def _config():
+  config = tiny.get_config('entities=60,queries=20')
+  config.unlock()
+  config.synthetic.dev_queries_per_language = 4
+  config.synthetic.test_queries_per_language = 4
+  config.tokenizer.encoder_vocab_size = 1500
+  config.tokenizer.generator_vocab_size = 1500
+  return config
+
+
+@pytest.fixture(scope='module')
+def prepared(tmp_path_factory):
+  workdir = tmp_path_factory.mktemp('work')
+  return workdir, stages.run(_config(), workdir)
+
+
+def test_stages_write_every_output(prepared):
+  workdir, state = prepared
+  data = workdir / 'data'
+  assert state['data_dir'] == str(data)
+  for name in ('corpus.tsv', 'queries/train.jsonl', 'train_groups.jsonl', 'qrels/dev.txt',
+               'lexicons/km-en.txt', prepare.STATS_NAME, 'manifest.json'):
+    assert (data / name).exists(), name
+  encoder = tokenizers.load_tokenizer(state['encoder_tokenizer'])
+  generator = tokenizers.load_tokenizer(state['generator_tokenizer'])
+  assert isinstance(encoder, transformers.BertTokenizerFast)
+  assert isinstance(generator, transformers.T5TokenizerFast)
+  question = next(queries_format.read_queries(data / 'queries/dev.jsonl')).question
+  assert encoder.unk_token_id not in encoder(question)['input_ids']
+  dev = tfds_builders.build_and_load('xor_queries', data, state['tfds_dir'], 'dev')
+  expected = list(queries_format.read_queries(data / 'queries/dev.jsonl'))
+  assert len(dev) == len(expected) == 36
+  assert tfds_builders.decode_query(dev[5]) == expected[5]
+
+
+def test_rerun_skips_and_broken_output_is_redone(prepared):
+  workdir, _ = prepared
+  manifests = [workdir / 'data/manifest.json', workdir / 'tokenizers/encoder/manifest.json',
+               workdir / 'tfds/manifest.json']
+  before = [p.stat().st_mtime_ns for p in manifests]
+  stages.run(_config(), workdir)
+  assert [p.stat().st_mtime_ns for p in manifests] == before
+  corpus = workdir / 'data/corpus.tsv'
+  original = corpus.read_bytes()
+  corpus.write_bytes(original[:len(original) // 2])  # a torn write from outside
+  stages.run(_config(), workdir, until='data')
+  assert corpus.read_bytes() == original
+  assert manifests[0].stat().st_mtime_ns != before[0]
+
+
+def test_files_source_needs_a_manual_dir(tmp_path):
+  config = _config()
+  config.data.source = 'files'
+  config.data.manual_dir = str(tmp_path / 'nowhere')
+  with pytest.raises(FileNotFoundError, match='lacks corpus.tsv, queries/dev.jsonl'):
+    prepare.data_dir(config, tmp_path)
+  config.data.source = 'web'
+  with pytest.raises(ValueError, match="got 'web'"):
+    prepare.data_dir(config, tmp_path)
+
+
+def test_prepare_data_main(tmp_path):
+  out = subprocess.run(
+      [sys.executable, '-m', 'launch.prepare_data', '--config=tiny:entities=60,queries=5',
+       '--config.synthetic.dev_queries_per_language=2',
+       '--config.synthetic.test_queries_per_language=2',
+       '--config.tokenizer.encoder_vocab_size=800', '--config.tokenizer.generator_vocab_size=800',
+       f'--workdir={tmp_path}'], capture_output=True, text=True, timeout=300)
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert (tmp_path / 'tfds/manifest.json').exists()
+  assert (tmp_path / 'tokenizers/generator/hf/tokenizer.json').exists()

@@ -1,0 +1,140 @@
+"""The data stages: the data directory, the tokenizers, and the TFDS datasets built from them.
+
+  data        `workdir/data`: the synthetic benchmark written in the real formats (or, with
+              `data.source='files'`, the user's `data.manual_dir`, checked and used in place)
+  tokenizers  `workdir/tokenizers/{encoder,generator}`: HF tokenizer directories, trained on
+              the corpus and training questions unless `tokenizer.encoder/generator` name one
+  datasets    `workdir/tfds`: ArrayRecord datasets for random access by the pipelines
+
+Each returns where its outputs are and is skipped when its manifest proves them done.
+"""
+
+import itertools
+import json
+from typing import Iterator
+
+from etils import epath
+import ml_collections
+
+from xqg_jax.data import errors
+from xqg_jax.data import tfds_builders
+from xqg_jax.data import tokenizers
+from xqg_jax.data.formats import corpus as corpus_format
+from xqg_jax.data.formats import paraphrases as paraphrases_format
+from xqg_jax.data.formats import queries as queries_format
+from xqg_jax.data.synthetic import benchmark as benchmark_lib
+from xqg_jax.data.synthetic import export
+from xqg_jax.data.synthetic import stats as stats_lib
+from xqg_jax.generation import prompts
+from xqg_jax.io import atomic
+from xqg_jax.io import stage
+
+STATS_NAME = 'benchmark_stats.json'
+REQUIRED_FILES = ('corpus.tsv', 'queries/dev.jsonl')
+# BM25 needs the corpus in memory; above this size the statistics skip it.
+_BASELINE_MAX_PASSAGES = 200_000
+
+
+def data_dir(config: ml_collections.ConfigDict, workdir) -> epath.Path:
+  """Makes (synthetic) or checks (files) the data directory and returns it."""
+  if config.data.source == 'files':
+    manual = epath.Path(config.data.manual_dir)
+    missing = [name for name in REQUIRED_FILES if not (manual / name).exists()]
+    if not config.data.manual_dir or missing:
+      raise FileNotFoundError(
+          f"data.source='files' needs data.manual_dir with {', '.join(REQUIRED_FILES)}; "
+          f'{manual or "(empty)"} lacks {", ".join(missing) or "them"}')
+    return manual
+  if config.data.source != 'synthetic':
+    raise ValueError(f"data.source must be 'synthetic' or 'files', got {config.data.source!r}")
+  bench = benchmark_lib.SyntheticBenchmark(config.synthetic)
+
+  def produce(directory):
+    outputs = export.write(bench, directory)
+    statistics = stats_lib.compute(
+        bench, with_baseline=bench.world.num_passages <= _BASELINE_MAX_PASSAGES)
+    atomic.write_text(directory / STATS_NAME, json.dumps(statistics, indent=1) + '\n')
+    return outputs + [STATS_NAME], {'num_passages': bench.world.num_passages}
+
+  directory = epath.Path(workdir) / 'data'
+  stage.run(directory, stage='data', config=config.synthetic.to_dict(), inputs={},
+            produce=produce)
+  return directory
+
+
+def training_texts(config: ml_collections.ConfigDict, data: epath.Path,
+                   for_generator: bool) -> Iterator[str]:
+  """Texts to train a tokenizer on: a strided sample of passages, every training question
+  and its known paraphrases, and (for the generator) one prompt per language."""
+  policy = errors.BadRecordPolicy.from_name(config.on_bad_record)
+  num_lines = sum(1 for _ in (data / 'corpus.tsv').open('rb'))
+  stride = max(1, num_lines // config.tokenizer.train_sample_size)
+  for passage in itertools.islice(corpus_format.read_corpus(data / 'corpus.tsv', policy,
+                                                            check_duplicates=False),
+                                  0, None, stride):
+    yield f'{passage.title} {passage.text}'
+  train = data / 'queries/train.jsonl'
+  if train.exists():
+    for query in queries_format.read_queries(train, policy):
+      yield query.question
+  paraphrase_file = data / 'paraphrases/train.jsonl'
+  if paraphrase_file.exists():
+    for row in paraphrases_format.read_paraphrases(paraphrase_file, policy):
+      yield from row.paraphrases
+  if for_generator:
+    for lang in config.synthetic.languages:
+      yield prompts.prompt(lang, '', '')
+
+
+def tokenizer_dirs(config: ml_collections.ConfigDict, data: epath.Path,
+                   workdir) -> dict[str, str]:
+  """{'encoder': dir, 'generator': dir}: configured tokenizers, or ones trained here."""
+  out = {}
+  for role, train, vocab_size in (
+      ('encoder', tokenizers.train_wordpiece, config.tokenizer.encoder_vocab_size),
+      ('generator', tokenizers.train_unigram, config.tokenizer.generator_vocab_size)):
+    configured = config.tokenizer[role]
+    if configured:
+      out[role] = configured
+      continue
+    directory = epath.Path(workdir) / 'tokenizers' / role
+
+    def produce(d, train=train, vocab_size=vocab_size, role=role):
+      train(training_texts(config, data, role == 'generator'), vocab_size, d / 'hf')
+      return stage.files_under(d, 'hf'), {}
+
+    stage.run(directory, stage=f'tokenizer_{role}',
+              config={'vocab_size': vocab_size, 'sample': config.tokenizer.train_sample_size,
+                      'on_bad_record': config.on_bad_record},
+              inputs={'data': _data_digest(config, data)}, produce=produce)
+    out[role] = str(directory / 'hf')
+  return out
+
+
+def datasets_dir(config: ml_collections.ConfigDict, data: epath.Path, workdir) -> epath.Path:
+  """Builds the ArrayRecord datasets of `data` under `workdir/tfds`; returns that dir."""
+  directory = epath.Path(workdir) / 'tfds'
+
+  def produce(d):
+    policy = errors.BadRecordPolicy.from_name(config.on_bad_record)
+    built = {}
+    for name in tfds_builders.BUILDERS:
+      if name == 'xor_train_groups' and not (data / 'train_groups.jsonl').exists():
+        continue  # Evaluation-only data: no training groups.
+      builder = tfds_builders.build(name, data, d / 'datasets', policy=policy)
+      built[name] = {split: info.num_examples for split, info in builder.info.splits.items()}
+    return stage.files_under(d, 'datasets'), {'examples': built,
+                                              'bad_records': policy.summary()}
+
+  stage.run(directory, stage='datasets', config={'on_bad_record': config.on_bad_record},
+            inputs={'data': _data_digest(config, data)}, produce=produce)
+  return directory / 'datasets'
+
+
+def _data_digest(config: ml_collections.ConfigDict, data: epath.Path) -> str:
+  if config.data.source == 'synthetic':
+    return stage.digest(data)
+  # User files carry no manifest: their size and modification time stand for their content.
+  stats = [(name, (data / name).stat().st_size, (data / name).stat().st_mtime)
+           for name in REQUIRED_FILES]
+  return json.dumps(stats)
