@@ -26,8 +26,9 @@ INSTALL_REQUIRES = [
 ]
 
 EXTRAS = {
-    'test': ['pytest==9.2.0', 'pytest-xdist==3.8.0', 'scipy>=1.13'],
-    'bench': ['faiss-cpu==1.15.1'],
+    # torch: the PyTorch reference in parity tests (2.13.0 CPU wheel; a bare 'torch' pulls CUDA).
+    'test': ['pytest==9.2.0', 'pytest-xdist==3.8.0', 'scipy>=1.13', 'torch==2.13.0'],
+    'bench': ['faiss-cpu==1.15.1', 'torch==2.13.0'],
     'tpu': ['jax[tpu]==0.10.2'],
 }
 
