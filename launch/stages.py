@@ -12,6 +12,10 @@ from etils import epath
 import ml_collections
 
 from xqg_jax.data import prepare
+from xqg_jax.encoders import encode_stage
+from xqg_jax.encoders import train_xdr
+from xqg_jax.eval import evaluate_stage
+from xqg_jax.io import stage as stage_lib
 
 State = dict[str, Any]
 
@@ -30,10 +34,51 @@ def _datasets(config, workdir, state: State) -> State:
                                                 workdir))}
 
 
+def _inputs(state: State, *keys: str) -> dict[str, str]:
+  """Digests of earlier stages' outputs (a configured path stands for itself)."""
+  out = {}
+  for key in keys:
+    path = epath.Path(state[key])
+    manifest_dir = path if (path / 'manifest.json').exists() else path.parent
+    out[key] = (stage_lib.digest(manifest_dir) if (manifest_dir / 'manifest.json').exists()
+                else str(path))
+  return out
+
+
+def _train_xdr(config, workdir, state: State) -> State:
+  out = train_xdr.train(config, workdir, data_dir=state['data_dir'], tfds_dir=state['tfds_dir'],
+                        tokenizer_dir=state['encoder_tokenizer'],
+                        inputs=_inputs(state, 'data_dir', 'encoder_tokenizer'))
+  return {'xdr_dir': str(out)}
+
+
+def _encode(config, workdir, state: State) -> State:
+  dirs = encode_stage.run(config, workdir, xdr_dir=state['xdr_dir'], data_dir=state['data_dir'],
+                          tfds_dir=state['tfds_dir'], tokenizer_dir=state['encoder_tokenizer'],
+                          inputs=_inputs(state, 'xdr_dir', 'data_dir'))
+  return {'embeddings': dirs}
+
+
+def _evaluate(config, workdir, state: State) -> State:
+  embeddings = state['embeddings']
+  results = {}
+  for split in ('dev', 'test'):
+    if f'queries-{split}' in embeddings:
+      results[split] = evaluate_stage.run(
+          config, workdir, name='xdr', corpus_embeddings=embeddings['corpus'],
+          query_embeddings=embeddings[f'queries-{split}'], data_dir=state['data_dir'],
+          split=split, inputs={'corpus': stage_lib.digest(embeddings['corpus']),
+                               'queries': stage_lib.digest(embeddings[f'queries-{split}'])})
+  return {'results': {'xdr': results}}
+
+
 STAGES: tuple[tuple[str, Callable[..., State]], ...] = (
     ('data', _data),
     ('tokenizers', _tokenizers),
     ('datasets', _datasets),
+    ('train_xdr', _train_xdr),
+    ('encode', _encode),
+    ('evaluate', _evaluate),
 )
 
 

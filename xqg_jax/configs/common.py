@@ -82,6 +82,31 @@ def base_config() -> ml_collections.ConfigDict:
   c.tokenizer.generator_vocab_size = 32_000
   c.tokenizer.train_sample_size = 200_000  # texts sampled for tokenizer training
 
+  # xDR: the bi-encoder, its training and encoding (paper-era DPR settings on mBERT).
+  c.xdr = ml_collections.ConfigDict()
+  c.xdr.preset = 'mbert-base'  # encoders.bert.PRESETS name for the architecture
+  c.xdr.init_from = ''  # local HF dir or hub id (e.g. bert-base-multilingual-cased); '' = scratch
+  c.xdr.dtype = 'bfloat16'  # compute dtype (params stay fp32); 'float32' for parity runs
+  c.xdr.dropout = 0.1
+  c.xdr.pooling = 'cls'  # cls | mean
+  c.xdr.normalize = False
+  c.xdr.tied = True  # one encoder for queries and passages
+  c.xdr.temperature = 1.0
+  c.xdr.learn_temperature = False
+  c.xdr.group_size = 8  # 1 positive + 7 hard negatives per query
+  c.xdr.batch_size = 128  # queries per global step
+  c.xdr.grad_cache_chunks = 1  # >1: gradient caching in this many chunks (exact, less memory)
+  c.xdr.learning_rate = 1e-5
+  c.xdr.warmup_ratio = 0.1
+  c.xdr.weight_decay = 0.0
+  c.xdr.max_grad_norm = 2.0
+  c.xdr.epochs = 40
+  c.xdr.num_train_steps = -1  # >0 overrides epochs
+  c.xdr.checkpoint_every = 1000
+  c.xdr.keep_checkpoints = 3
+  c.xdr.log_every = 50
+  c.xdr.encode_batch_size = 256
+
   # Device mesh: (axis, size) with -1 filled from the device count; logical -> mesh rules.
   c.mesh = (('data', -1), ('model', 1))
   c.logical_axis_rules = (

@@ -21,5 +21,15 @@ def get_config(arg=None):
   c.tokenizer.encoder_vocab_size = 4_000
   c.tokenizer.generator_vocab_size = 4_000
   c.tokenizer.train_sample_size = 20_000
+  c.xdr.preset = 'mini'
+  c.xdr.dtype = 'float32'
+  c.xdr.batch_size = 32
+  c.xdr.group_size = 4
+  c.xdr.learning_rate = 5e-4
+  c.xdr.weight_decay = 0.01
+  c.xdr.epochs = 10
+  c.xdr.checkpoint_every = 100
+  c.xdr.log_every = 20
+  c.xdr.encode_batch_size = 64
   c.progress.log_every_s = 2.0
   return c

@@ -34,11 +34,16 @@ def digest(directory) -> str:
   return manifest_lib.fingerprint(manifest['outputs'])
 
 
+def is_done(directory, *, config: Mapping[str, Any], inputs: Mapping[str, str]) -> bool:
+  """Whether `directory` holds a verified manifest for this config and inputs."""
+  return manifest_lib.is_complete(directory, config=config, inputs=inputs)
+
+
 def run(directory, *, stage: str, config: Mapping[str, Any], inputs: Mapping[str, str],
         produce: Produce, force: bool = False) -> dict:
   """Runs `produce` unless `directory` already holds a verified manifest for this work."""
   directory = epath.Path(directory)
-  if not force and manifest_lib.is_complete(directory, config=config, inputs=inputs):
+  if not force and is_done(directory, config=config, inputs=inputs):
     logging.info('%s: outputs verified by %s, skipping', stage, directory / 'manifest.json')
     return manifest_lib.read(directory)
   start = time.perf_counter()

@@ -1,0 +1,1 @@
+"""Flax BERT / XLM-R encoders and HF checkpoint import/export."""

@@ -1,0 +1,91 @@
+"""The encode stage: the corpus and the query splits through a trained (or any HF) xDR model.
+
+Reads the towers from an HF-format directory (`workdir/xdr/hf/{encoder|query,passage}`, or an
+off-the-shelf mBERT/XLM-R directory for zero-shot runs) and writes
+`workdir/embeddings/{corpus,queries-dev,queries-test}/`.
+"""
+
+import dataclasses
+
+from etils import epath
+from flax import linen as nn
+import grain
+import jax
+import ml_collections
+
+from xqg_jax.data import pipeline
+from xqg_jax.data import tfds_builders
+from xqg_jax.data import tokenizers
+from xqg_jax.encoders import encode
+from xqg_jax.encoders import hf_checkpoint
+from xqg_jax.encoders import xdr_model
+from xqg_jax.parallel import partitioning
+
+
+@dataclasses.dataclass(frozen=True)
+class Encoder:
+  """A loaded bi-encoder: the model, host params, and how to shard them on a mesh."""
+  model: nn.Module
+  params: dict
+  config: ml_collections.ConfigDict
+
+  def param_shardings(self, mesh, rules):
+    abstract = jax.eval_shape(
+        lambda: self.model.init(jax.random.key(0), xdr_model.dummy_batch(1, 8),
+                                xdr_model.dummy_batch(1, 8))['params'])
+    with nn.logical_axis_rules(rules):
+      specs = nn.get_partition_spec(abstract)
+    return partitioning.tree_shardings(specs, mesh, rules)
+
+  def embed_fn(self, method: str):
+    return lambda params, batch: self.model.apply({'params': params}, batch, method=method)
+
+
+def load_encoder(config: ml_collections.ConfigDict, xdr_dir) -> Encoder:
+  """The bi-encoder whose towers are HF directories under `xdr_dir/hf`."""
+  hf_dir = epath.Path(xdr_dir) / 'hf'
+  params, cfg = {}, None
+  for name in xdr_model.towers(config):
+    cfg, params[name] = hf_checkpoint.load_hf_encoder(str(hf_dir / name))
+  cfg = dataclasses.replace(cfg, dtype=config.xdr.dtype)
+  return Encoder(xdr_model.bi_encoder_model(config, cfg), params, config)
+
+
+def run(config: ml_collections.ConfigDict, workdir, *, xdr_dir, data_dir, tfds_dir,
+        tokenizer_dir: str, inputs: dict) -> dict[str, str]:
+  """Encodes the corpus and every query split present; returns {name: directory}."""
+  encoder = load_encoder(config, xdr_dir)
+  tokenizer = tokenizers.load_tokenizer(tokenizer_dir)
+  tokenizers.check_vocab(tokenizer, encoder.model.encoder.vocab_size, 'xDR encoder')
+  rules = tuple(config.logical_axis_rules)
+  common = dict(tokenizer=tokenizer, params=encoder.params,
+                param_shardings_fn=lambda mesh: encoder.param_shardings(mesh, rules),
+                mesh_spec=config.mesh, rules=rules, batch_size=config.xdr.encode_batch_size,
+                inputs=inputs)
+  out = {}
+  corpus = grain.MapDataset.source(tfds_builders.build_and_load(
+      'xor_corpus', data_dir, tfds_dir, 'corpus')).map(tfds_builders.decode_passage)
+  settings = {'pooling': config.xdr.pooling, 'normalize': config.xdr.normalize,
+              'dtype': config.xdr.dtype}
+  out['corpus'] = encode.encode(
+      epath.Path(workdir) / 'embeddings' / 'corpus', source=corpus,
+      text_fn=pipeline.passage_text, id_fn=lambda p: p.id,
+      embed_fn=encoder.embed_fn('encode_passage'), max_len=config.data.p_max_len,
+      buckets=config.data.length_buckets, num_shards=config.data.num_corpus_shards,
+      stage_config={**settings, 'tower': 'passage', 'max_len': config.data.p_max_len},
+      **common)
+  builder = tfds_builders.build('xor_queries', data_dir, tfds_dir)
+  for split in ('dev', 'test'):
+    if split not in builder.info.splits:
+      continue
+    queries = grain.MapDataset.source(builder.as_data_source(split)).map(
+        tfds_builders.decode_query)
+    out[f'queries-{split}'] = encode.encode(
+        epath.Path(workdir) / 'embeddings' / f'queries-{split}', source=queries,
+        text_fn=lambda q: q.question, id_fn=lambda q: q.id, embed_fn=encoder.embed_fn(
+            'encode_query'), max_len=config.data.q_max_len, buckets=(config.data.q_max_len,),
+        num_shards=1,
+        stage_config={**settings, 'tower': 'query', 'max_len': config.data.q_max_len},
+        **common)
+  return {name: str(path) for name, path in out.items()}
+

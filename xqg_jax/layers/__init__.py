@@ -1,0 +1,1 @@
+"""Generic Flax linen building blocks shared by the encoders and mT5."""

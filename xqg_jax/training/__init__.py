@@ -1,0 +1,1 @@
+"""Shared training machinery: optimizer, sharded state, checkpoints, metrics, the loop."""
