@@ -6,8 +6,9 @@ import sys
 import pytest
 import transformers
 
+import conftest
+
 from launch import stages
-from xqg_jax.configs import tiny
 from xqg_jax.data import prepare
 from xqg_jax.data import tfds_builders
 from xqg_jax.data import tokenizers
@@ -15,23 +16,11 @@ from xqg_jax.data.formats import queries as queries_format
 
 
 def _config():
-  config = tiny.get_config('entities=60,queries=20')
-  config.unlock()
-  config.synthetic.dev_queries_per_language = 4
-  config.synthetic.test_queries_per_language = 4
-  config.tokenizer.encoder_vocab_size = 1500
-  config.tokenizer.generator_vocab_size = 1500
-  return config
-
-
-@pytest.fixture(scope='module')
-def prepared(tmp_path_factory):
-  workdir = tmp_path_factory.mktemp('work')
-  return workdir, stages.run(_config(), workdir)
+  return conftest.small_config()
 
 
 def test_stages_write_every_output(prepared):
-  workdir, state = prepared
+  _, workdir, state = prepared
   data = workdir / 'data'
   assert state['data_dir'] == str(data)
   for name in ('corpus.tsv', 'queries/train.jsonl', 'train_groups.jsonl', 'qrels/dev.txt',
@@ -50,11 +39,11 @@ def test_stages_write_every_output(prepared):
 
 
 def test_rerun_skips_and_broken_output_is_redone(prepared):
-  workdir, _ = prepared
+  _, workdir, _ = prepared
   manifests = [workdir / 'data/manifest.json', workdir / 'tokenizers/encoder/manifest.json',
                workdir / 'tfds/manifest.json']
   before = [p.stat().st_mtime_ns for p in manifests]
-  stages.run(_config(), workdir)
+  stages.run(_config(), workdir, until='datasets')
   assert [p.stat().st_mtime_ns for p in manifests] == before
   corpus = workdir / 'data/corpus.tsv'
   original = corpus.read_bytes()

@@ -15,7 +15,8 @@ def info_nce(queries: jax.Array, passages: jax.Array, group_size: int,
   if passages.shape[0] != queries.shape[0] * group_size:
     raise ValueError(f'{passages.shape[0]} passages for {queries.shape[0]} queries; '
                      f'expected group_size={group_size} per query')
-  scores = (queries.astype(jnp.float32) @ passages.astype(jnp.float32).T) / temperature
+  scores = (jnp.asarray(queries, jnp.float32) @ jnp.asarray(passages, jnp.float32).T
+            / temperature)
   targets = jnp.arange(queries.shape[0]) * group_size
   log_probs = jax.nn.log_softmax(scores, axis=-1)
   loss = -jnp.take_along_axis(log_probs, targets[:, None], axis=-1).mean()

@@ -55,17 +55,17 @@ def shard_ranges(num_records: int, num_shards: int) -> list[tuple[int, int]]:
 
 def encode(directory, *, source, text_fn: Callable[[Any], str], id_fn: Callable[[Any], str],
            tokenizer, embed_fn: Callable, params, param_shardings_fn: Callable, mesh_spec,
-           rules, max_len: int, batch_size: int, buckets: Sequence[int], num_shards: int,
+           devices, rules, max_len: int, batch_size: int, buckets: Sequence[int], num_shards: int,
            stage_config: dict, inputs: dict) -> epath.Path:
   """Encodes every record of `source` into `directory`; returns it.
 
   `embed_fn(params, batch) -> [B, H]` is the jitted-able tower; `param_shardings_fn(mesh)`
-  gives the params' shardings on this process's local mesh.
+  gives the params' shardings on the mesh over `devices` (None: this process's devices).
   """
   directory = epath.Path(directory)
   if stage.is_done(directory, config=stage_config, inputs=inputs):
     return directory
-  mesh = mesh_lib.create_mesh(mesh_spec, devices=jax.local_devices())
+  mesh = mesh_lib.create_mesh(mesh_spec, devices=devices or jax.local_devices())
   params = jax.device_put(params, param_shardings_fn(mesh))
   jitted = jax.jit(embed_fn)
   ranges = shard_ranges(len(source), num_shards)

@@ -52,15 +52,17 @@ def load_encoder(config: ml_collections.ConfigDict, xdr_dir) -> Encoder:
 
 
 def run(config: ml_collections.ConfigDict, workdir, *, xdr_dir, data_dir, tfds_dir,
-        tokenizer_dir: str, inputs: dict) -> dict[str, str]:
-  """Encodes the corpus and every query split present; returns {name: directory}."""
+        tokenizer_dir: str, inputs: dict, devices=None) -> dict[str, str]:
+  """Encodes the corpus and every query split present; returns {name: directory}.
+
+  `devices` defaults to this process's local devices."""
   encoder = load_encoder(config, xdr_dir)
   tokenizer = tokenizers.load_tokenizer(tokenizer_dir)
   tokenizers.check_vocab(tokenizer, encoder.model.encoder.vocab_size, 'xDR encoder')
   rules = tuple(config.logical_axis_rules)
   common = dict(tokenizer=tokenizer, params=encoder.params,
                 param_shardings_fn=lambda mesh: encoder.param_shardings(mesh, rules),
-                mesh_spec=config.mesh, rules=rules, batch_size=config.xdr.encode_batch_size,
+                mesh_spec=config.mesh, devices=devices, rules=rules, batch_size=config.xdr.encode_batch_size,
                 inputs=inputs)
   out = {}
   corpus = grain.MapDataset.source(tfds_builders.build_and_load(

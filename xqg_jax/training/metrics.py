@@ -11,7 +11,7 @@ import numpy as np
 
 class MetricsWriter:
   """Appends metrics to `path` (process 0 only) and logs a progress line with steps/s and
-  examples/s. On resume, lines at or after the resume step are dropped first, so the file
+  examples/s. On resume, lines after the resume step are dropped first, so the file
   reads as one uninterrupted run."""
 
   def __init__(self, path, examples_per_step: int, start_step: int = 0):
@@ -24,7 +24,7 @@ class MetricsWriter:
       kept = []
       if self.path.exists():
         kept = [line for line in self.path.read_text().splitlines()
-                if line and json.loads(line)['step'] < start_step]
+                if line and json.loads(line)['step'] <= start_step]
       self.path.write_text(''.join(line + '\n' for line in kept))
 
   def write(self, step: int, metrics: dict) -> dict:
