@@ -153,7 +153,7 @@ def test_failed_save_keeps_the_old_directory(tmp_path, monkeypatch):
   before = (out / 'tokenizer.json').read_bytes()
 
   def half_save(self, directory):
-    os.makedirs(directory)
+    os.makedirs(directory, exist_ok=True)
     (tmp_path / os.path.basename(directory) / 'tokenizer.json').write_text('{')
     raise OSError('disk full')
 

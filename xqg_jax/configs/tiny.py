@@ -7,13 +7,13 @@ from xqg_jax.configs import common
 
 
 def get_config(arg=None):
-  arg = common.parse_arg(arg, entities=1000, queries=300, shards=2)
+  arg = common.parse_arg(arg, entities=1000, queries=600, shards=2)
   c = common.base_config()
   c.name = 'tiny'
   c.data.num_corpus_shards = arg.shards
   c.data.q_max_len = 32
-  c.data.p_max_len = 160
-  c.data.length_buckets = (16, 32, 64, 160)
+  c.data.p_max_len = 128
+  c.data.length_buckets = (16, 32, 64, 128)
   c.synthetic.num_entities = arg.entities
   c.synthetic.train_queries_per_language = arg.queries
   c.synthetic.dev_queries_per_language = 50
@@ -23,11 +23,14 @@ def get_config(arg=None):
   c.tokenizer.train_sample_size = 20_000
   c.xdr.preset = 'mini'
   c.xdr.dtype = 'float32'
+  # From scratch in a few CPU minutes, dropout 0.1 kept the loss at chance for 100+ steps
+  # while 0.0 learns; the paper's 0.1 stays in `base` (pretrained mBERT).
+  c.xdr.dropout = 0.0
   c.xdr.batch_size = 32
   c.xdr.group_size = 4
   c.xdr.learning_rate = 5e-4
   c.xdr.weight_decay = 0.01
-  c.xdr.epochs = 10
+  c.xdr.num_train_steps = 200
   c.xdr.checkpoint_every = 100
   c.xdr.log_every = 20
   c.xdr.encode_batch_size = 64

@@ -19,7 +19,6 @@ tie-breaks follow token ids) and by canonicalizing the Unigram pieces (`_canonic
 import collections
 import json
 import os
-import shutil
 from typing import Iterable, Iterator
 
 from etils import epath
@@ -190,25 +189,6 @@ def _check_size(size: int, vocab_size: int) -> None:
 
 def _save_atomically(tokenizer: transformers.PreTrainedTokenizerFast,
                      out_dir: str | os.PathLike) -> None:
-  """Saves into a temporary sibling, fsyncs, then renames it to `out_dir`.
-
-  An existing `out_dir` is replaced: it is moved aside, the new directory renamed in, and the old
-  one deleted, so `out_dir` is never a partial directory.
-  """
-  out = epath.Path(os.path.abspath(out_dir))
-  out.parent.mkdir(parents=True, exist_ok=True)
-  tmp = atomic.temp_sibling(out)
-  try:
+  """Saves into `out_dir`, replacing it atomically (never a partial directory)."""
+  with atomic.atomic_directory(os.path.abspath(out_dir)) as tmp:
     tokenizer.save_pretrained(os.fspath(tmp))
-    for path in tmp.iterdir():
-      with path.open('rb') as f:
-        os.fsync(f.fileno())
-    old = atomic.temp_sibling(out) if out.exists() else None
-    if old:
-      out.rename(old)
-    tmp.rename(out)
-    if old:
-      shutil.rmtree(old)
-  finally:
-    if tmp.exists():
-      shutil.rmtree(tmp)

@@ -300,19 +300,7 @@ def save_hf_encoder(config: bert.EncoderConfig, params: Params,
 
 
 def _write_directory(out: epath.Path, files: Mapping[str, bytes]) -> None:
-  """Writes `files` into a temporary sibling of `out`, then renames it to `out`."""
-  out.parent.mkdir(parents=True, exist_ok=True)
-  tmp = atomic.temp_sibling(out)
-  try:
-    tmp.mkdir()
+  """Writes `files` into `out`, replacing it atomically."""
+  with atomic.atomic_directory(out) as tmp:
     for name, data in files.items():
-      atomic.write_bytes(tmp / name, data)
-    old = atomic.temp_sibling(out) if out.exists() else None
-    if old:
-      out.rename(old)
-    tmp.rename(out)
-    if old:
-      old.rmtree()
-  finally:
-    if tmp.exists():
-      tmp.rmtree()
+      (tmp / name).write_bytes(data)

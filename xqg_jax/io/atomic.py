@@ -67,3 +67,32 @@ def write_bytes(path, data: bytes) -> None:
   """Writes `data` to `path` atomically."""
   with atomic_open(path, 'wb', encoding=None) as f:
     f.write(data)
+
+
+@contextlib.contextmanager
+def atomic_directory(path) -> Iterator[epath.Path]:
+  """Yields a temporary sibling directory to fill; on clean exit it replaces `path`.
+
+  An existing `path` is moved aside, the new directory renamed in, and the old one deleted, so
+  `path` is never a partial directory. On an exception nothing under `path` changes.
+  """
+  path = epath.Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  tmp = temp_sibling(path)
+  tmp.mkdir()
+  try:
+    yield tmp
+    if _is_local(tmp):
+      for child in tmp.iterdir():
+        if child.is_file():
+          with child.open('rb') as f:
+            os.fsync(f.fileno())
+    old = temp_sibling(path) if path.exists() else None
+    if old:
+      path.rename(old)
+    tmp.rename(path)
+    if old:
+      old.rmtree()
+  finally:
+    if tmp.exists():
+      tmp.rmtree()
