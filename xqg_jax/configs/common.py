@@ -101,7 +101,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.xdr.weight_decay = 0.0
   c.xdr.max_grad_norm = 2.0
   c.xdr.epochs = 40
-  c.xdr.num_train_steps = -1  # >0 overrides epochs
+  c.xdr.num_train_steps = -1  # -1: from epochs; 0: no training (untrained baseline)
   c.xdr.checkpoint_every = 1000
   c.xdr.keep_checkpoints = 3
   c.xdr.log_every = 50

@@ -18,7 +18,9 @@ def get_config(arg=None):
   c.synthetic.train_queries_per_language = arg.queries
   c.synthetic.dev_queries_per_language = 50
   c.synthetic.test_queries_per_language = 50
-  c.tokenizer.encoder_vocab_size = 4_000
+  # 2k WordPiece splits invented names into syllable pieces; 4k made most names whole tokens
+  # (unseen dev names then cannot be matched across scripts).
+  c.tokenizer.encoder_vocab_size = 2_000
   c.tokenizer.generator_vocab_size = 4_000
   c.tokenizer.train_sample_size = 20_000
   c.xdr.preset = 'mini'

@@ -39,7 +39,7 @@ def _total_steps(config: ml_collections.ConfigDict, num_groups: int) -> int:
   if steps_per_epoch == 0:
     raise ValueError(f'{num_groups} training groups are fewer than one batch of '
                      f'{config.xdr.batch_size}')
-  if config.xdr.num_train_steps > 0:
+  if config.xdr.num_train_steps >= 0:  # 0: export the initialisation (untrained baseline)
     return config.xdr.num_train_steps
   return config.xdr.epochs * steps_per_epoch
 
