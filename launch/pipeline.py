@@ -1,7 +1,7 @@
 """The whole pipeline, offline: `python -m launch.pipeline --config=tiny --workdir=/tmp/xqg`.
 
 Runs every stage that exists so far in order (each skips work its manifest proves done) and
-prints the results: per-stage time and the benchmark statistics.
+prints the results: per-stage time, the benchmark statistics and the retrieval results.
 """
 
 import json
@@ -14,6 +14,7 @@ from launch import stages
 from xqg_jax.configs import flags as config_flags
 from xqg_jax.data import prepare
 from xqg_jax.data.synthetic import stats as stats_lib
+from xqg_jax.eval import report
 
 _CONFIG = config_flags.define_config_flag()
 _WORKDIR = config_flags.define_workdir_flag()
@@ -31,6 +32,12 @@ def main(argv):
   if stats_file.exists():
     print()
     print(stats_lib.markdown(json.loads(stats_file.read_text())))
+  for split in ('dev', 'test'):
+    systems = {name: by_split[split] for name, by_split in state.get('results', {}).items()
+               if split in by_split}
+    if systems:
+      print(f'XOR-Retrieve on {split} (exact search):\n')
+      print(report.results_table(systems))
 
 
 if __name__ == '__main__':

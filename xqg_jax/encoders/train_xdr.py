@@ -8,11 +8,9 @@ Writes under `workdir/xdr/`: `checkpoints/` (orbax, keep K), `metrics.jsonl`, an
 import dataclasses
 import json
 
-from absl import logging
 from etils import epath
 import grain
 import jax
-from flax import linen as nn
 import ml_collections
 
 from xqg_jax.data import pipeline
@@ -25,23 +23,10 @@ from xqg_jax.io import atomic
 from xqg_jax.io import stage
 from xqg_jax.parallel import mesh as mesh_lib
 from xqg_jax.parallel import partitioning
-from xqg_jax.training import checkpoints as checkpoints_lib
-from xqg_jax.training import loop
-from xqg_jax.training import metrics as metrics_lib
 from xqg_jax.training import optimizer
-from xqg_jax.training import state as state_lib
+from xqg_jax.training import trainer
 
 MODEL_JSON = 'model.json'
-
-
-def _total_steps(config: ml_collections.ConfigDict, num_groups: int) -> int:
-  steps_per_epoch = num_groups // config.xdr.batch_size
-  if steps_per_epoch == 0:
-    raise ValueError(f'{num_groups} training groups are fewer than one batch of '
-                     f'{config.xdr.batch_size}')
-  if config.xdr.num_train_steps >= 0:  # 0: export the initialisation (untrained baseline)
-    return config.xdr.num_train_steps
-  return config.xdr.epochs * steps_per_epoch
 
 
 def train(config: ml_collections.ConfigDict, workdir, *, data_dir, tfds_dir,
@@ -60,8 +45,8 @@ def train(config: ml_collections.ConfigDict, workdir, *, data_dir, tfds_dir,
 
   groups = grain.MapDataset.source(tfds_builders.build_and_load(
       'xor_train_groups', data_dir, tfds_dir, 'train')).map(tfds_builders.decode_train_group)
-  total = _total_steps(config, len(groups))
-  steps_per_epoch = len(groups) // xdr.batch_size
+  steps_per_epoch = trainer.steps_per_epoch(len(groups), xdr.batch_size)
+  total = trainer.total_steps(xdr.num_train_steps, xdr.epochs, steps_per_epoch)
   tx = optimizer.make('adamw', xdr.learning_rate, total, int(xdr.warmup_ratio * total),
                       xdr.weight_decay, xdr.max_grad_norm)
   lr = optimizer.schedule(xdr.learning_rate, total, int(xdr.warmup_ratio * total))
@@ -71,19 +56,6 @@ def train(config: ml_collections.ConfigDict, workdir, *, data_dir, tfds_dir,
   def init_params(rng):
     return model.init(rng, xdr_model.dummy_batch(1, q_len),
                       xdr_model.dummy_batch(xdr.group_size, p_len))['params']
-
-  rng = jax.random.key(config.seed)
-  checkpoints = checkpoints_lib.Checkpoints(out / 'checkpoints', xdr.keep_checkpoints)
-  state, shardings = state_lib.create(init_params, tx, mesh, rules, rng)
-  if checkpoints.latest_step() is not None:
-    state = checkpoints.restore(state_lib.abstract(shardings, init_params, tx, rng))
-    logging.info('xDR: resumed from step %d', int(state.step))
-  elif pretrained is not None:
-    params = dict(state.params)
-    for name in xdr_model.towers(config):
-      params[name] = jax.device_put(pretrained, shardings.params[name])
-    state = state.replace(params=params)
-    logging.info('xDR: initialised from %s', xdr.init_from)
 
   epochs: dict[int, grain.MapDataset] = {}
 
@@ -99,17 +71,17 @@ def train(config: ml_collections.ConfigDict, workdir, *, data_dir, tfds_dir,
     return {key: partitioning.shard_host_batch(host[key], mesh, rules)
             for key in ('query', 'passage')}
 
-  step_fn = jax.jit(
-      xdr_step.make_train_step(model, tx, group_size=xdr.group_size,
-                               chunks=xdr.grad_cache_chunks, seed=config.seed),
-      out_shardings=(shardings, None), donate_argnums=0)
-  metrics = metrics_lib.MetricsWriter(out / 'metrics.jsonl', xdr.batch_size, int(state.step))
-  with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
-    state = loop.run(state, step_fn=step_fn, batch_at=batch_at,
-                     total_steps=min(total, stop_at or total), checkpoints=checkpoints,
-                     checkpoint_every=xdr.checkpoint_every, log_every=xdr.log_every,
-                     metrics=metrics, extra_metrics=lambda s: {'learning_rate': lr(s - 1)})
-  checkpoints.close()
+  state = trainer.fit(
+      out, seed=config.seed, mesh=mesh, rules=rules, init_params=init_params, tx=tx,
+      learning_rate=lr, make_step=lambda: xdr_step.make_train_step(
+          model, tx, group_size=xdr.group_size, chunks=xdr.grad_cache_chunks,
+          seed=config.seed),
+      batch_at=batch_at,
+      schedule=trainer.Schedule(total, xdr.checkpoint_every, xdr.keep_checkpoints,
+                                xdr.log_every, xdr.batch_size),
+      pretrained=(None if pretrained is None else
+                  {name: pretrained for name in xdr_model.towers(config)}),
+      stop_at=stop_at)
   if int(state.step) < total:
     return out
 

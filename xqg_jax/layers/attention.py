@@ -72,7 +72,9 @@ class MultiHeadAttention(nn.Module):
     dropout_rate: attention-probability dropout.
     dtype: computation dtype.
     param_dtype: parameter dtype.
-    kernel_init: initializer of all four kernels.
+    kernel_init: initializer of the kernels (of all four unless overridden below).
+    query_kernel_init: initializer of the query kernel; None means `kernel_init`.
+    out_kernel_init: initializer of the output kernel; None means `kernel_init`.
   """
   num_heads: int
   head_dim: int
@@ -83,19 +85,22 @@ class MultiHeadAttention(nn.Module):
   dtype: linears.DType = jnp.float32
   param_dtype: linears.DType = jnp.float32
   kernel_init: linears.Initializer = nn.initializers.normal(0.02)
+  query_kernel_init: linears.Initializer | None = None
+  out_kernel_init: linears.Initializer | None = None
 
   def setup(self):
-    def dense(features, axis, kernel_axes):
+    def dense(features, axis, kernel_axes, kernel_init=None):
       return linears.Dense(features, kernel_axes, axis=axis, use_bias=self.use_bias,
                            dtype=self.dtype, param_dtype=self.param_dtype,
-                           kernel_init=self.kernel_init)
+                           kernel_init=kernel_init or self.kernel_init)
     heads = (self.num_heads, self.head_dim)
     in_axes = (common_types.EMBED, common_types.HEADS, common_types.KV)
-    self.query = dense(heads, -1, in_axes)
+    self.query = dense(heads, -1, in_axes, self.query_kernel_init)
     self.key = dense(heads, -1, in_axes)
     self.value = dense(heads, -1, in_axes)
     self.out = dense(self.out_features, (-2, -1),
-                     (common_types.HEADS, common_types.KV, common_types.EMBED))
+                     (common_types.HEADS, common_types.KV, common_types.EMBED),
+                     self.out_kernel_init)
 
   def project_query(self, inputs_q: jax.Array) -> jax.Array:
     """`[B, T, E]` -> queries `[B, T, N, D]`."""

@@ -1,0 +1,216 @@
+"""Shared benchmark helpers: machine info, thread setup, timing, matmul peaks, JSON and tables.
+
+Benchmarks on a shared CPU are noisy, so timings interleave the contenders (one repeat of each
+in turn, so load changes hit all of them) and report the best and the median of the repeats,
+with the process CPU utilisation (CPU seconds / wall seconds) and the load average around
+them. Peaks are measured in the same run with the same threads, never taken from a datasheet.
+"""
+
+import json
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+from typing import Any, Callable, Mapping, Sequence
+
+# /proc/cpuinfo flags worth reporting for matmul throughput.
+_ISA_FLAGS = ('avx2', 'fma', 'avx512f', 'avx512_bf16', 'avx512_fp16', 'avx512_vnni',
+              'amx_tile', 'amx_bf16', 'amx_int8')
+
+
+def num_cores() -> int:
+  """Cores this process may run on (its affinity mask)."""
+  return len(os.sched_getaffinity(0))
+
+
+def setup_threads(threads: int, extra_xla_flags: str = '') -> dict[str, Any]:
+  """Gives JAX (XLA:CPU) and PyTorch the same `threads` intra-op threads.
+
+  Call before JAX creates its CPU client (the first computation). XLA:CPU has no thread-count
+  option: its intra-op pool is sized to the schedulable cores, so fewer threads than cores are
+  set by restricting the process affinity (which also bounds PyTorch). PyTorch gets
+  `torch.set_num_threads(threads)` in `torch_setup`.
+
+  Returns:
+    The settings made, for the JSON report.
+  """
+  cores = num_cores()
+  if not 1 <= threads <= cores:
+    raise ValueError(f'threads={threads} must be in [1, {cores}] (schedulable cores)')
+  if threads < cores:
+    os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:threads])
+  flags = [f'--xla_cpu_multi_thread_eigen={"true" if threads > 1 else "false"}']
+  flags += extra_xla_flags.split()
+  os.environ['XLA_FLAGS'] = ' '.join([os.environ.get('XLA_FLAGS', '')] + flags).strip()
+  os.environ.setdefault('JAX_PLATFORMS', 'cpu')
+  for name in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS'):
+    os.environ[name] = str(threads)
+  return {'threads': threads, 'affinity': sorted(os.sched_getaffinity(0)),
+          'xla_flags': os.environ['XLA_FLAGS']}
+
+
+def torch_setup(threads: int) -> dict[str, Any]:
+  """Sets PyTorch's intra-op threads; returns what torch reports."""
+  import torch  # pylint: disable=g-import-not-at-top
+  torch.set_num_threads(threads)
+  return {'torch_num_threads': torch.get_num_threads(),
+          'torch_num_interop_threads': torch.get_num_interop_threads()}
+
+
+def machine_info() -> dict[str, Any]:
+  """CPU model, cores, ISA flags, load and library versions."""
+  cpu = {}
+  try:
+    with open('/proc/cpuinfo') as f:
+      for line in f:
+        key, _, value = line.partition(':')
+        key = key.strip()
+        if key in ('model name', 'vendor_id', 'cpu family', 'model', 'flags') and key not in cpu:
+          cpu[key] = value.strip()
+  except OSError:
+    pass
+  flags = set(cpu.get('flags', '').split())
+  info = {
+      'cpu_model': cpu.get('model name', platform.processor()),
+      'cpu_vendor': cpu.get('vendor_id'),
+      'cpu_family_model': f'{cpu.get("cpu family")}/{cpu.get("model")}',
+      'isa': {name: name in flags for name in _ISA_FLAGS},
+      'cpu_count': os.cpu_count(),
+      'schedulable_cores': num_cores(),
+      'loadavg': os.getloadavg(),
+      'python': sys.version.split()[0],
+      'platform': platform.platform(),
+  }
+  for module in ('jax', 'jaxlib', 'flax', 'torch', 'transformers', 'numpy'):
+    mod = sys.modules.get(module)
+    if mod is not None:
+      info[f'{module}_version'] = getattr(mod, '__version__', None)
+  return info
+
+
+def _machine_busy_seconds() -> float:
+  """CPU seconds all processes spent busy since boot (/proc/stat), or 0.0 if unreadable."""
+  try:
+    with open('/proc/stat') as f:
+      fields = [int(v) for v in f.readline().split()[1:]]
+  except (OSError, ValueError):
+    return 0.0
+  idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+  return (sum(fields[:8]) - idle) / os.sysconf('SC_CLK_TCK')
+
+
+class LoadMonitor:
+  """Measures how many cores other processes kept busy while the `with` block ran.
+
+  `other_cores` is (machine busy CPU seconds - this process's CPU seconds) / wall seconds:
+  ~0 on an idle machine; a timing taken while it is well above 0 was slowed by contention.
+  """
+
+  def __enter__(self) -> 'LoadMonitor':
+    self._start = (_machine_busy_seconds(), _cpu_seconds(), time.perf_counter())
+    self.other_cores = None
+    return self
+
+  def __exit__(self, *exc) -> None:
+    busy, own, wall = (_machine_busy_seconds(), _cpu_seconds(), time.perf_counter())
+    elapsed = wall - self._start[2]
+    if elapsed > 0:
+      self.other_cores = max(0.0, (busy - self._start[0]) - (own - self._start[1])) / elapsed
+
+
+def _cpu_seconds() -> float:
+  usage = resource.getrusage(resource.RUSAGE_SELF)
+  return usage.ru_utime + usage.ru_stime
+
+
+def time_interleaved(fns: Mapping[str, Callable[[], Any]], *, warmup: int,
+                     repeats: int) -> dict[str, dict[str, Any]]:
+  """Times each blocking `fn` `repeats` times, round-robin, after `warmup` calls each.
+
+  Returns:
+    Per name: `times` (seconds per call), `best`, `median`, `cpu_util` (process CPU seconds
+    per wall second over its timed calls: ~threads when all threads are busy), and `result`
+    (the last call's return value).
+  """
+  for fn in fns.values():
+    for _ in range(warmup):
+      fn()
+  times = {name: [] for name in fns}
+  cpu = dict.fromkeys(fns, 0.0)
+  results = {}
+  for _ in range(repeats):
+    for name, fn in fns.items():
+      c0, t0 = _cpu_seconds(), time.perf_counter()
+      results[name] = fn()
+      t1, c1 = time.perf_counter(), _cpu_seconds()
+      times[name].append(t1 - t0)
+      cpu[name] += c1 - c0
+  return {name: {'times': ts, 'best': min(ts), 'median': statistics.median(ts),
+                 'cpu_util': cpu[name] / sum(ts), 'result': results[name]}
+          for name, ts in times.items()}
+
+
+def jax_matmul(n: int, dtype: str) -> Callable[[], Any]:
+  """A blocking jitted `[n, n] @ [n, n]` in JAX (fp32 accumulation, `dtype` output)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  a = jax.random.normal(jax.random.key(0), (n, n), jnp.dtype(dtype))
+  b = jax.random.normal(jax.random.key(1), (n, n), jnp.dtype(dtype))
+  f = jax.jit(jnp.matmul)
+  return lambda: f(a, b).block_until_ready()
+
+
+def torch_matmul(n: int, dtype: str) -> Callable[[], Any]:
+  """`[n, n] @ [n, n]` in PyTorch, under `inference_mode`."""
+  import torch  # pylint: disable=g-import-not-at-top
+  gen = torch.Generator().manual_seed(0)
+  a = torch.randn(n, n, generator=gen).to(getattr(torch, dtype))
+  b = torch.randn(n, n, generator=gen).to(getattr(torch, dtype))
+
+  def run():
+    with torch.inference_mode():
+      return torch.matmul(a, b)
+  return run
+
+
+def matmul_peaks(n: int, dtypes: Sequence[str], frameworks: Sequence[str], *, warmup: int,
+                 repeats: int) -> dict[str, dict[str, Any]]:
+  """Best measured `n^3` matmul GFLOP/s per `'{framework}_{dtype}'` (framework: jax, torch)."""
+  makers = {'jax': jax_matmul, 'torch': torch_matmul}
+  fns = {f'{fw}_{dt}': makers[fw](n, dt) for fw in frameworks for dt in dtypes}
+  timed = time_interleaved(fns, warmup=warmup, repeats=repeats)
+  flops = 2.0 * n ** 3
+  return {name: {'n': n, 'gflops': flops / t['best'] / 1e9,
+                 'gflops_median': flops / t['median'] / 1e9, 'cpu_util': t['cpu_util']}
+          for name, t in timed.items()}
+
+
+def write_json(result: Mapping[str, Any], output: str | None) -> None:
+  """Writes `result` as JSON to `output`, or prints it when `output` is empty."""
+  text = json.dumps(result, indent=2, sort_keys=False, default=str)
+  if not output:
+    print(text)
+    return
+  directory = os.path.dirname(output)
+  if directory:
+    os.makedirs(directory, exist_ok=True)
+  with open(output, 'w') as f:
+    f.write(text + '\n')
+
+
+def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, str, str]]
+                 ) -> str:
+  """A fixed-width table; `columns` are (key, header, format spec), e.g. ('x', 'X', '.2f')."""
+  def cell(row, key, spec):
+    value = row.get(key)
+    if value is None:
+      return '-'
+    return format(value, spec) if spec and not isinstance(value, str) else str(value)
+  cells = [[header for _, header, _ in columns]]
+  cells += [[cell(row, key, spec) for key, _, spec in columns] for row in rows]
+  widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
+  lines = ['  '.join(c.rjust(w) for c, w in zip(r, widths)) for r in cells]
+  lines.insert(1, '  '.join('-' * w for w in widths))
+  return '\n'.join(lines)

@@ -1,0 +1,155 @@
+"""HF checkpoint import / export for `t5.T5` (mT5, T5 v1.1, original T5 and our trained models).
+
+Same files and readers as the encoder checkpoints (`encoders.hf_checkpoint`): `config.json`
+plus `model.safetensors`, a sharded index or `pytorch_model.bin` (torch's `weights_only`
+loader). `_param_table` maps every Flax parameter to its HF tensor, in both directions. HF
+stores the relative position bias in block 0 only and may repeat the shared embedding as
+`{encoder,decoder}.embed_tokens.weight` and, when tied, as `lm_head.weight`; such copies must
+equal `shared.weight`. Any other unmapped, missing or misshapen tensor is an error naming it.
+"""
+
+import json
+import os
+from typing import Any
+
+from absl import logging
+from etils import epath
+import flax.linen as nn
+from flax import traverse_util
+import jax
+import jax.numpy as jnp
+import numpy as np
+import safetensors.numpy
+
+from xqg_jax.encoders import hf_checkpoint
+from xqg_jax.generation import t5
+
+# The HF file handling shared with the encoder checkpoints.
+# pylint: disable=protected-access
+_Linear = hf_checkpoint._Linear
+_SAME = hf_checkpoint._SAME
+_resolve = hf_checkpoint._resolve
+_read_config = hf_checkpoint._read_config
+_read_weights = hf_checkpoint._read_weights
+_write_directory = hf_checkpoint._write_directory
+# pylint: enable=protected-access
+
+SHARED = 'shared.weight'
+LM_HEAD = 'lm_head.weight'
+# Copies of `shared.weight` that some checkpoints hold.
+EMBEDDING_ALIASES = ('encoder.embed_tokens.weight', 'decoder.embed_tokens.weight')
+# HF ignores this tensor of old checkpoints too (`_keys_to_ignore_on_load_unexpected`).
+IGNORED = ('decoder.block.0.layer.1.EncDecAttention.relative_attention_bias.weight',)
+
+Params = dict[str, Any]
+
+_ATTENTION_TABLE = (('query/kernel', 'q.weight', _Linear(1)), ('key/kernel', 'k.weight', _Linear(1)),
+                    ('value/kernel', 'v.weight', _Linear(1)), ('out/kernel', 'o.weight', _Linear(2)))
+# (stack, [(Flax sublayer, HF layer index, HF attention module or None for the MLP)]).
+_STACKS = (
+    ('encoder', (('self_attention', 0, 'SelfAttention'), ('mlp', 1, None))),
+    ('decoder', (('self_attention', 0, 'SelfAttention'), ('cross_attention', 1, 'EncDecAttention'),
+                 ('mlp', 2, None))),
+)
+
+
+def _param_table(config: t5.T5Config) -> list[tuple[str, str, Any]]:
+  """Every parameter of `T5(config)`: (Flax path, HF name, transform)."""
+  mlp = ('wi_0', 'wi_1', 'wo') if config.is_gated_act else ('wi', 'wo')
+  table = [('shared/embedding', SHARED, _SAME)]
+  for stack, sublayers in _STACKS:
+    table += [(f'{stack}/relative_position_bias/embedding',
+               f'{stack}.block.0.layer.0.SelfAttention.relative_attention_bias.weight', _SAME),
+              (f'{stack}/final_norm/scale', f'{stack}.final_layer_norm.weight', _SAME)]
+    num_layers = config.num_layers if stack == 'encoder' else config.num_decoder_layers
+    for i in range(num_layers):
+      for sublayer, j, module in sublayers:
+        path, name = f'{stack}/layer_{i}/{sublayer}', f'{stack}.block.{i}.layer.{j}'
+        table.append((f'{path}_norm/scale', f'{name}.layer_norm.weight', _SAME))
+        if module:
+          table += [(f'{path}/{p}', f'{name}.{module}.{w}', tf) for p, w, tf in _ATTENTION_TABLE]
+        else:
+          table += [(f'{path}/{w}/kernel', f'{name}.DenseReluDense.{w}.weight', _Linear(1))
+                    for w in mlp]
+  if not config.tie_word_embeddings:
+    table.append(('lm_head/kernel', LM_HEAD, _Linear(1)))
+  return table
+
+
+def _param_shapes(config: t5.T5Config) -> dict[str, tuple[int, ...]]:
+  ids = jnp.zeros((1, 1), jnp.int32)
+  variables = jax.eval_shape(t5.T5(config).init, jax.random.key(0), ids, ids, ids)
+  flat = traverse_util.flatten_dict(nn.unbox(variables)['params'], sep='/')
+  return {path: tuple(leaf.shape) for path, leaf in flat.items()}
+
+
+def _merge_copies(tensors: dict[str, np.ndarray], config: t5.T5Config) -> list[str]:
+  """Drops the copies of `shared.weight` (checking they are copies); returns what it dropped."""
+  copies = [name for name in EMBEDDING_ALIASES if name in tensors]
+  if config.tie_word_embeddings and LM_HEAD in tensors:
+    copies.append(LM_HEAD)
+  if copies and SHARED not in tensors:
+    tensors[SHARED] = tensors[copies[0]]
+  for name in copies:
+    if not np.array_equal(tensors[name], tensors[SHARED]):
+      tie = ' but the config ties them (tie_word_embeddings / scale_decoder_outputs)'
+      raise ValueError(f'tensor {name} differs from {SHARED}' + (tie if name == LM_HEAD else ''))
+    del tensors[name]
+  ignored = [name for name in IGNORED if tensors.pop(name, None) is not None]
+  return copies + ignored
+
+
+def load_hf_t5(path_or_hub_id: str | os.PathLike, **overrides) -> tuple[t5.T5Config, Params]:
+  """Loads an HF T5 / mT5 checkpoint as `(config, params)`.
+
+  Args:
+    path_or_hub_id: a checkpoint directory (anything existing or starting with '/', '.', '~'
+      or holding '://'), or a hub id, resolved through the local HF cache when offline.
+    **overrides: `T5Config` fields, e.g. `dtype='bfloat16'`.
+
+  Returns:
+    The config and the 'params' collection of `t5.T5(config)`, fp32 numpy arrays.
+  """
+  directory = _resolve(path_or_hub_id)
+  config = t5.T5Config.from_hf_dict(_read_config(directory), **overrides)
+  tensors = dict(_read_weights(directory))
+  skipped = _merge_copies(tensors, config)
+  if skipped:
+    logging.info('%s: skipped copies and unused tensors: %s', directory, ', '.join(skipped))
+  shapes = _param_shapes(config)
+  table = _param_table(config)
+  problems = [f'unexpected tensor {name}'
+              for name in sorted(set(tensors) - {name for _, name, _ in table})]
+  flat = {}
+  for path, name, transform in table:
+    expected = transform.hf_shape(shapes[path])
+    if name not in tensors:
+      problems.append(f'missing tensor {name} {expected}')
+    elif tensors[name].shape != expected:
+      problems.append(f'tensor {name} has shape {tensors[name].shape}, expected {expected}')
+    else:
+      flat[path] = np.ascontiguousarray(
+          transform.to_flax(tensors[name], shapes[path]), dtype=np.float32)
+  if problems:
+    raise ValueError(f'{directory} does not match {config}:\n  ' + '\n  '.join(problems))
+  return config, traverse_util.unflatten_dict(flat, sep='/')
+
+
+def save_hf_t5(config: t5.T5Config, params: Params, out_dir: str | os.PathLike) -> None:
+  """Writes `config.json` and `model.safetensors` that HF `(M)T5ForConditionalGeneration` loads.
+
+  `params` is the 'params' collection (boxed or not, on any devices). The shared embedding is
+  written once as `shared.weight` (HF ties the `embed_tokens` copies to it). `out_dir` is
+  replaced atomically.
+  """
+  flat = traverse_util.flatten_dict(nn.unbox(params), sep='/')
+  table = _param_table(config)
+  expected = {path for path, _, _ in table}
+  if set(flat) != expected:
+    raise ValueError(f'params do not match {config}: missing {sorted(expected - set(flat))}, '
+                     f'unexpected {sorted(set(flat) - expected)}')
+  tensors = {name: np.ascontiguousarray(transform.to_hf(np.asarray(flat[path], np.float32)))
+             for path, name, transform in table}
+  _write_directory(epath.Path(out_dir), {
+      hf_checkpoint.CONFIG_FILE: json.dumps(config.to_hf_dict(), indent=2, sort_keys=True).encode(),
+      hf_checkpoint.SAFETENSORS_FILE: safetensors.numpy.save(tensors, metadata={'format': 'pt'})})
