@@ -15,6 +15,8 @@ from xqg_jax.data import prepare
 from xqg_jax.encoders import encode_stage
 from xqg_jax.encoders import train_xdr
 from xqg_jax.eval import evaluate_stage
+from xqg_jax.generation import generate_stage
+from xqg_jax.generation import train_xqg
 from xqg_jax.io import stage as stage_lib
 
 State = dict[str, Any]
@@ -52,6 +54,21 @@ def _train_xdr(config, workdir, state: State) -> State:
   return {'xdr_dir': str(out)}
 
 
+def _train_xqg(config, workdir, state: State) -> State:
+  out = train_xqg.train(config, workdir, data_dir=state['data_dir'], tfds_dir=state['tfds_dir'],
+                        tokenizer_dir=state['generator_tokenizer'],
+                        inputs=_inputs(state, 'data_dir', 'generator_tokenizer'))
+  return {'xqg_dir': str(out)}
+
+
+def _generate(config, workdir, state: State) -> State:
+  out = generate_stage.run(config, workdir, xqg_dir=state['xqg_dir'],
+                           data_dir=state['data_dir'], tfds_dir=state['tfds_dir'],
+                           tokenizer_dir=state['generator_tokenizer'],
+                           inputs=_inputs(state, 'xqg_dir', 'data_dir'))
+  return {'generated_dir': str(out)}
+
+
 def _encode(config, workdir, state: State) -> State:
   dirs = encode_stage.run(config, workdir, xdr_dir=state['xdr_dir'], data_dir=state['data_dir'],
                           tfds_dir=state['tfds_dir'], tokenizer_dir=state['encoder_tokenizer'],
@@ -77,6 +94,8 @@ STAGES: tuple[tuple[str, Callable[..., State]], ...] = (
     ('tokenizers', _tokenizers),
     ('datasets', _datasets),
     ('train_xdr', _train_xdr),
+    ('train_xqg', _train_xqg),
+    ('generate', _generate),
     ('encode', _encode),
     ('evaluate', _evaluate),
 )

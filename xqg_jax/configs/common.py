@@ -107,6 +107,38 @@ def base_config() -> ml_collections.ConfigDict:
   c.xdr.log_every = 50
   c.xdr.encode_batch_size = 256
 
+  # xQG: the mT5 query generator, its fine-tuning and generation (DESIGN.md §1).
+  c.xqg = ml_collections.ConfigDict()
+  c.xqg.preset = 'mt5-base'  # generation.t5.PRESETS name for the architecture
+  c.xqg.init_from = ''  # local HF mT5 dir or hub id (e.g. google/mt5-base); '' = scratch
+  c.xqg.dtype = 'bfloat16'
+  c.xqg.dropout = 0.1
+  c.xqg.optimizer = 'adafactor'  # adafactor | adamw
+  c.xqg.learning_rate = 1e-3
+  c.xqg.warmup_ratio = 0.0
+  c.xqg.weight_decay = 0.0
+  c.xqg.max_grad_norm = 1.0
+  c.xqg.batch_size = 64
+  c.xqg.input_max_len = 256  # prompt + title + ~100-word passage
+  c.xqg.target_max_len = 64
+  c.xqg.epochs = 5
+  c.xqg.num_train_steps = -1  # -1: from epochs; 0: no training (untrained baseline)
+  c.xqg.checkpoint_every = 1000
+  c.xqg.keep_checkpoints = 3
+  c.xqg.log_every = 50
+
+  # Generation of queries for every passage (the augmentation's input).
+  c.generate = ml_collections.ConfigDict()
+  c.generate.languages = languages.XOR_TYDI_LANGUAGES
+  c.generate.num_queries = 5  # per language per passage (paper: 5 x 7)
+  c.generate.max_new_tokens = 64
+  c.generate.do_sample = True
+  c.generate.top_k = 10
+  c.generate.top_p = 1.0
+  c.generate.temperature = 1.0
+  c.generate.batch_size = 32  # prompts (passage, language) per device batch
+  c.generate.seed = 0
+
   # Device mesh: (axis, size) with -1 filled from the device count; logical -> mesh rules.
   c.mesh = (('data', -1), ('model', 1))
   c.logical_axis_rules = (

@@ -57,17 +57,13 @@ def train(config: ml_collections.ConfigDict, workdir, *, data_dir, tfds_dir,
     return model.init(rng, xdr_model.dummy_batch(1, q_len),
                       xdr_model.dummy_batch(xdr.group_size, p_len))['params']
 
-  epochs: dict[int, grain.MapDataset] = {}
+  host_batch = trainer.batches_by_step(lambda epoch: pipeline.train_batches(
+      groups, tokenizer, group_size=xdr.group_size, q_max_len=q_len, p_max_len=p_len,
+      batch_size=xdr.batch_size, seed=config.seed, epoch=epoch,
+      process_index=jax.process_index(), process_count=jax.process_count()), steps_per_epoch)
 
   def batch_at(step: int) -> dict:
-    epoch, index = divmod(step, steps_per_epoch)
-    if epoch not in epochs:
-      epochs.clear()
-      epochs[epoch] = pipeline.train_batches(
-          groups, tokenizer, group_size=xdr.group_size, q_max_len=q_len, p_max_len=p_len,
-          batch_size=xdr.batch_size, seed=config.seed, epoch=epoch,
-          process_index=jax.process_index(), process_count=jax.process_count())
-    host = epochs[epoch][index]
+    host = host_batch(step)
     return {key: partitioning.shard_host_batch(host[key], mesh, rules)
             for key in ('query', 'passage')}
 

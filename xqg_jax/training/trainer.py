@@ -42,6 +42,21 @@ def total_steps(num_train_steps: int, epochs: int, per_epoch: int) -> int:
   return num_train_steps if num_train_steps >= 0 else epochs * per_epoch
 
 
+def batches_by_step(make_epoch: Callable[[int], Any], per_epoch: int) -> Callable[[int], Any]:
+  """`step -> host batch` over per-epoch datasets (`make_epoch(epoch)[index]`), keeping the
+  current epoch's dataset."""
+  current: dict[int, Any] = {}
+
+  def batch_at(step: int):
+    epoch, index = divmod(step, per_epoch)
+    if epoch not in current:
+      current.clear()
+      current[epoch] = make_epoch(epoch)
+    return current[epoch][index]
+
+  return batch_at
+
+
 def fit(out_dir, *, seed: int, mesh, rules, init_params: Callable[[jax.Array], Any],
         tx: optax.GradientTransformation, learning_rate: optax.Schedule,
         make_step: Callable[[], Callable], batch_at: Callable[[int], Any], schedule: Schedule,

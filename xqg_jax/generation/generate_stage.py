@@ -1,0 +1,148 @@
+"""The generate stage: n questions per language for every passage, in the augmented layout.
+
+Output `workdir/generated/generated-00003-of-00008.jsonl` (docid, title, text,
+generated_queries{lang: [...]}, the layout the xQG authors released), one file per corpus shard
+(the same ranges as encoding), written atomically; process p generates shards p, p+P, ...
+(embarrassingly parallel, each process on its own devices), and an interrupted run redoes
+only missing shards. Sample r of (passage, language) draws its randomness from
+(seed, passage id, language, r) alone, so the text does not depend on batch size, devices,
+processes or resume point. The manifest counts empty and degenerate questions.
+"""
+
+import collections
+import time
+
+from absl import logging
+from etils import epath
+from flax import linen as nn
+import grain
+import jax
+import ml_collections
+import numpy as np
+
+from xqg_jax import languages as languages_lib
+from xqg_jax.data import pipeline
+from xqg_jax.data import records
+from xqg_jax.data import tfds_builders
+from xqg_jax.data import tokenizers
+from xqg_jax.data.formats import augmented
+from xqg_jax.encoders import encode
+from xqg_jax.generation import decoding
+from xqg_jax.generation import hf_t5
+from xqg_jax.generation import prompts
+from xqg_jax.generation import t5
+from xqg_jax.io import stage
+from xqg_jax.parallel import mesh as mesh_lib
+from xqg_jax.parallel import multihost
+from xqg_jax.parallel import partitioning
+
+
+def shard_file(shard: int, count: int) -> str:
+  return encode.shard_name('generated', shard, count, 'jsonl')
+
+
+def is_degenerate(question: str) -> bool:
+  """Empty, or one token repeated for most of it (a decoding failure mode)."""
+  words = question.split()
+  if not words:
+    return True
+  return len(words) >= 4 and collections.Counter(words).most_common(1)[0][1] > len(words) / 2
+
+
+def sampling_config(config: ml_collections.ConfigDict) -> decoding.SamplingConfig:
+  g = config.generate
+  return decoding.SamplingConfig(max_new_tokens=g.max_new_tokens,
+                                 num_return_sequences=g.num_queries, do_sample=g.do_sample,
+                                 temperature=g.temperature, top_k=g.top_k, top_p=g.top_p)
+
+
+class Generator:
+  """A loaded generator on a mesh of this process's devices."""
+
+  def __init__(self, config: ml_collections.ConfigDict, model_dir: str, tokenizer_dir: str,
+               devices=None):
+    self.cfg, params = hf_t5.load_hf_t5(model_dir, dtype=config.xqg.dtype)
+    self.tokenizer = tokenizers.load_tokenizer(tokenizer_dir)
+    tokenizers.check_vocab(self.tokenizer, self.cfg.vocab_size, f'xQG model {model_dir}')
+    self.rules = tuple(config.logical_axis_rules)
+    self.mesh = mesh_lib.create_mesh(config.mesh, devices=devices or jax.local_devices())
+    model = t5.T5(self.cfg)
+    dummy = np.zeros((1, 8), np.int32)
+    abstract = jax.eval_shape(lambda: model.init(jax.random.key(0), dummy, dummy + 1, dummy))
+    with nn.logical_axis_rules(self.rules):
+      specs = nn.get_partition_spec(abstract['params'])
+    self.params = jax.device_put(
+        params, partitioning.tree_shardings(specs, self.mesh, self.rules))
+    self.tokenize = pipeline.Tokenize(self.tokenizer, config.xqg.input_max_len)
+    self.sampling = sampling_config(config)
+    self.seed = config.generate.seed
+    self.batch_size = config.generate.batch_size
+
+  def questions(self, items: list[tuple[records.Passage, str]]) -> tuple[list[list[str]], int]:
+    """n questions per (passage, language) item, and how many prompts were truncated."""
+    out, truncated = [], 0
+    for start in range(0, len(items), self.batch_size):
+      chunk = items[start:start + self.batch_size]
+      rows = chunk + [chunk[-1]] * (self.batch_size - len(chunk))  # static shapes
+      arrays, cut = self.tokenize([prompts.prompt(lang, p.title, p.text) for p, lang in rows])
+      truncated += int(cut[:len(chunk)].sum())
+      keys = decoding.item_keys([(p.id, lang) for p, lang in rows])
+      batch = partitioning.shard_host_batch(
+          {'input_ids': arrays['input_ids'], 'attention_mask': arrays['attention_mask'],
+           'keys': keys}, self.mesh, self.rules)
+      with jax.set_mesh(self.mesh), nn.logical_axis_rules(self.rules):
+        generated = decoding.generate(self.cfg, self.params, batch['input_ids'],
+                                      batch['attention_mask'], batch['keys'], self.sampling,
+                                      seed=self.seed)
+      tokens = np.asarray(generated.tokens)[:len(chunk)]
+      for row in tokens:
+        out.append([q.strip() for q in self.tokenizer.batch_decode(
+            row, skip_special_tokens=True)])
+    return out, truncated
+
+
+def run(config: ml_collections.ConfigDict, workdir, *, xqg_dir, data_dir, tfds_dir,
+        tokenizer_dir: str, inputs: dict, devices=None) -> epath.Path:
+  """Generates for every shard of the corpus; returns `workdir/generated`."""
+  directory = epath.Path(workdir) / 'generated'
+  langs = languages_lib.validate(config.generate.languages)
+  stage_config = {'generate': config.generate.to_dict(),
+                  'input_max_len': config.xqg.input_max_len,
+                  'num_shards': config.data.num_corpus_shards}
+  if stage.is_done(directory, config=stage_config, inputs=inputs):
+    return directory
+  corpus = grain.MapDataset.source(tfds_builders.build_and_load(
+      'xor_corpus', data_dir, tfds_dir, 'corpus')).map(tfds_builders.decode_passage)
+  num_shards = config.data.num_corpus_shards
+  ranges = encode.shard_ranges(len(corpus), num_shards)
+  generator = None
+  counts = collections.Counter()
+  for shard in multihost.process_shards(num_shards):
+    path = directory / shard_file(shard, num_shards)
+    if path.exists():
+      continue
+    generator = generator or Generator(config, str(epath.Path(xqg_dir) / 'hf'), tokenizer_dir,
+                                       devices)
+    began = time.perf_counter()
+    passages = [corpus[i] for i in range(*ranges[shard])]
+    items = [(p, lang) for p in passages for lang in langs]
+    questions, truncated = generator.questions(items)
+    counts['truncated_prompts'] += truncated
+    by_passage = collections.defaultdict(dict)
+    for (passage, lang), qs in zip(items, questions):
+      by_passage[passage.id][lang] = tuple(qs)
+      counts['questions'] += len(qs)
+      counts['empty'] += sum(not q for q in qs)
+      counts['degenerate'] += sum(is_degenerate(q) for q in qs)
+    augmented.write_augmented(path, (records.AugmentedPassage(
+        p.id, p.title, p.text, by_passage[p.id]) for p in passages))
+    seconds = time.perf_counter() - began
+    logging.info('generate: shard %d/%d, %d questions in %.1f s (%.1f questions/s)',
+                 shard + 1, num_shards, len(items) * config.generate.num_queries, seconds,
+                 len(items) * config.generate.num_queries / max(seconds, 1e-9))
+  if jax.process_index() == 0 and all(
+      (directory / shard_file(s, num_shards)).exists() for s in range(num_shards)):
+    stage.run(directory, stage='generate', config=stage_config, inputs=inputs,
+              produce=lambda d: ([shard_file(s, num_shards) for s in range(num_shards)],
+                                 {'this_process': dict(counts)}), force=True)
+  return directory

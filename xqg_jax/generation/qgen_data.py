@@ -1,0 +1,72 @@
+"""xQG training examples: (prompt for language L with the positive passage) -> the L question.
+
+Pairs come from the training groups' positive passages and the training queries' languages
+(DESIGN.md §1 prompt). Batches follow the same global, process-count-independent plan as
+every other pipeline (`data.pipeline`).
+"""
+
+import dataclasses
+import functools
+from typing import Any, Sequence
+
+import grain
+import numpy as np
+
+from xqg_jax.data import pipeline
+from xqg_jax.data import records
+from xqg_jax.generation import prompts
+
+
+@dataclasses.dataclass(frozen=True)
+class Example:
+  query_id: str
+  lang: str
+  prompt: str
+  target: str
+
+
+def examples(groups: Sequence[records.TrainGroup], query_langs: dict[str, str],
+             languages: Sequence[str]) -> list[Example]:
+  """One example per (group, positive passage) whose query is in `languages`."""
+  out = []
+  for group in groups:
+    if group.query_id not in query_langs:
+      raise KeyError(f'training group {group.query_id!r} has no query in the train queries '
+                     'file (its language is unknown)')
+    lang = query_langs[group.query_id]
+    if lang not in languages:
+      continue
+    for passage in group.positive_passages:
+      out.append(Example(group.query_id, lang, prompts.prompt(lang, passage.title, passage.text),
+                         group.query))
+  return out
+
+
+def _collate(inputs: pipeline.Tokenize, targets: pipeline.Tokenize, start_id: int,
+             batch: list[Example | None], _: Any) -> dict[str, Any]:
+  valid = np.array([e is not None for e in batch], bool)
+  source, source_truncated = inputs([e.prompt if e else '' for e in batch])
+  target, target_truncated = targets([e.target if e else '' for e in batch])
+  labels = target['input_ids']
+  decoder_inputs = np.concatenate(
+      [np.full((len(batch), 1), start_id, np.int32), labels[:, :-1]], axis=1)
+  weights = target['attention_mask'] * valid[:, None]
+  return {'input_ids': source['input_ids'], 'attention_mask': source['attention_mask'],
+          'decoder_input_ids': decoder_inputs, 'labels': labels,
+          'weights': weights.astype(np.float32), 'valid': valid,
+          'input_truncated': source_truncated & valid,
+          'target_truncated': target_truncated & valid}
+
+
+def train_batches(items: Sequence[Example], tokenizer, *, input_max_len: int,
+                  target_max_len: int, decoder_start_id: int, batch_size: int, seed: int,
+                  epoch: int, process_index: int = 0, process_count: int = 1,
+                  drop_remainder: bool = True) -> grain.MapDataset:
+  """Teacher-forcing batches: encoder inputs, decoder inputs (labels shifted right after the
+  start token), labels and per-token loss weights (0 on padding and padding rows)."""
+  plan = pipeline.global_plan(len(items), batch_size, seed=seed, epoch=epoch, shuffle=True,
+                              drop_remainder=drop_remainder)
+  collate = functools.partial(_collate, pipeline.Tokenize(tokenizer, input_max_len),
+                              pipeline.Tokenize(tokenizer, target_max_len), decoder_start_id)
+  return pipeline.batched(items, plan, collate, process_index=process_index,
+                          process_count=process_count)
