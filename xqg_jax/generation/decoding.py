@@ -184,7 +184,7 @@ def generate(config: t5.T5Config, params, input_ids, attention_mask, keys,
     keys: per-row key words `[B]` or `[B, W]` (uint32, e.g. `item_keys`): the identity of each
       row's randomness. Unused when greedy.
     sampling: decoding settings (static: a new value compiles anew).
-    seed: the run's seed (traced: a new value does not recompile).
+    seed: the run's seed in [0, 2**32) (traced: a new value does not recompile).
 
   Returns:
     `Generated(tokens [B, R, T], lengths [B, R], steps)`.
@@ -193,6 +193,8 @@ def generate(config: t5.T5Config, params, input_ids, attention_mask, keys,
   shardings (batch and cache over 'data', heads and vocabulary over 'model'); pass inputs
   sharded along the batch.
   """
+  if not 0 <= seed < 2 ** 32:
+    raise ValueError(f'seed={seed} must be in [0, 2**32)')
   words = _check_keys(keys, np.shape(input_ids)[0])
   return _generate(params, input_ids, attention_mask, words, jnp.asarray(seed, jnp.uint32),
                    config=config, sampling=sampling)

@@ -43,8 +43,9 @@ IGNORED = ('decoder.block.0.layer.1.EncDecAttention.relative_attention_bias.weig
 
 Params = dict[str, Any]
 
-_ATTENTION_TABLE = (('query/kernel', 'q.weight', _Linear(1)), ('key/kernel', 'k.weight', _Linear(1)),
-                    ('value/kernel', 'v.weight', _Linear(1)), ('out/kernel', 'o.weight', _Linear(2)))
+_ATTENTION_TABLE = (
+    ('query/kernel', 'q.weight', _Linear(1)), ('key/kernel', 'k.weight', _Linear(1)),
+    ('value/kernel', 'v.weight', _Linear(1)), ('out/kernel', 'o.weight', _Linear(2)))
 # (stack, [(Flax sublayer, HF layer index, HF attention module or None for the MLP)]).
 _STACKS = (
     ('encoder', (('self_attention', 0, 'SelfAttention'), ('mlp', 1, None))),

@@ -43,7 +43,7 @@ _HF_IGNORED = bert._HF_IGNORED | {  # pylint: disable=protected-access
 _TIE_KEYS = ('tie_word_embeddings', 'scale_decoder_outputs')
 EMPTY_POSITION = 2 ** 30  # Position of unwritten cache slots: after every query, so masked.
 
-_BATCH_AXES = (common_types.BATCH, common_types.LENGTH, common_types.EMBED)
+_HIDDEN_AXES = (common_types.BATCH, common_types.LENGTH, common_types.EMBED)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -226,7 +226,7 @@ class MLP(nn.Module):
 
 def _residual(cfg: T5Config, x: jax.Array, h: jax.Array, deterministic: bool) -> jax.Array:
   h = nn.Dropout(cfg.dropout_rate)(h, deterministic=deterministic)
-  return nn.with_logical_constraint(x + h, _BATCH_AXES)
+  return nn.with_logical_constraint(x + h, _HIDDEN_AXES)
 
 
 class EncoderLayer(nn.Module):
@@ -263,13 +263,14 @@ class DecoderLayer(nn.Module):
 
     h = _norm(cfg, 'cross_attention_norm')(x)
     cross = _attention(cfg, 'cross_attention')
-    if mode == common_types.MODE_DECODE:
-      key, value = kv_cache.stored(self, 'cross_key'), kv_cache.stored(self, 'cross_value')
-    else:
+    # Encoder keys / values: computed in train mode; computed and stored at prefill; read back
+    # from the cache at each decode step.
+    key = value = None
+    if mode != common_types.MODE_DECODE:
       key, value = cross.project_key_value(encoded)
-      if mode == common_types.MODE_PREFILL:
-        key, value = kv_cache.stored(self, 'cross_key', key), kv_cache.stored(
-            self, 'cross_value', value)
+    if mode != common_types.MODE_TRAIN:
+      key = kv_cache.stored(self, 'cross_key', key)
+      value = kv_cache.stored(self, 'cross_value', value)
     h = cross.attend(cross.project_query(h), key, value, mask=cross_mask,
                      deterministic=deterministic)
     x = _residual(cfg, x, cross.project_out(h), deterministic)
@@ -366,7 +367,7 @@ class T5(nn.Module):
   def encode(self, input_ids: jax.Array, attention_mask: jax.Array, *,
              deterministic: bool = True) -> jax.Array:
     """`[B, S]` ids and mask (nonzero = real token) -> hidden states `[B, S, D]`."""
-    x = nn.with_logical_constraint(self.shared(input_ids), _BATCH_AXES)
+    x = nn.with_logical_constraint(self.shared(input_ids), _HIDDEN_AXES)
     return self.encoder(x, attention_mask, deterministic)
 
   def decode(self, decoder_input_ids: jax.Array, encoded: jax.Array | None,
@@ -386,7 +387,7 @@ class T5(nn.Module):
         and the causal mask; None means consecutive from 0 (from the cache index in decode).
       cache_length: prefill only: the cache's slots (prefix plus tokens to generate).
     """
-    x = nn.with_logical_constraint(self.shared(decoder_input_ids), _BATCH_AXES)
+    x = nn.with_logical_constraint(self.shared(decoder_input_ids), _HIDDEN_AXES)
     x = self.decoder(x, encoded, encoder_mask, deterministic, mode, decoder_positions,
                      cache_length)
     if self.config.tie_word_embeddings:

@@ -54,6 +54,9 @@ def append(module: nn.Module, name: str, value: jax.Array, index: jax.Array, *,
   """
   if length is None:
     _require(module, name)
+  elif length < value.shape[1]:
+    raise ValueError(f'{module.path}: {value.shape[1]} entries do not fit a {name!r} cache of '
+                     f'length {length}')
   shape = (value.shape[0], length) + value.shape[2:]
   variable = module.variable(COLLECTION, name, nn.with_logical_partitioning(jnp.full, axes),
                              shape, fill, value.dtype)
