@@ -3,6 +3,7 @@
 `--config=tiny` or `--config=tiny:entities=2000,queries=300`.
 """
 
+from xqg_jax import languages
 from xqg_jax.configs import common
 
 
@@ -36,5 +37,22 @@ def get_config(arg=None):
   c.xdr.checkpoint_every = 100
   c.xdr.log_every = 20
   c.xdr.encode_batch_size = 64
+  c.xqg.preset = 'mini'
+  c.xqg.dtype = 'float32'
+  c.xqg.dropout = 0.0
+  c.xqg.optimizer = 'adamw'
+  c.xqg.learning_rate = 2e-3
+  c.xqg.warmup_ratio = 0.05
+  c.xqg.batch_size = 32
+  c.xqg.input_max_len = 160
+  c.xqg.target_max_len = 32
+  c.xqg.num_train_steps = 300
+  c.xqg.checkpoint_every = 100
+  c.xqg.log_every = 20
+  # Every benchmark language, fewer samples than the paper's 5 to fit the CPU budget.
+  c.generate.languages = languages.ALL_LANGUAGES
+  c.generate.num_queries = 2
+  c.generate.max_new_tokens = 32
+  c.generate.batch_size = 64
   c.progress.log_every_s = 2.0
   return c

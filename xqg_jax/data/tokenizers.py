@@ -21,7 +21,6 @@ import json
 import os
 from typing import Iterable, Iterator
 
-from etils import epath
 import tokenizers
 from tokenizers import decoders, models, normalizers, pre_tokenizers, processors, trainers
 import transformers

@@ -1,6 +1,6 @@
 """HF checkpoint import / export for `t5.T5` (mT5, T5 v1.1, original T5 and our trained models).
 
-Same files and readers as the encoder checkpoints (`encoders.hf_checkpoint`): `config.json`
+Files are found and read by `io.hf_files`: `config.json`
 plus `model.safetensors`, a sharded index or `pytorch_model.bin` (torch's `weights_only`
 loader). `_param_table` maps every Flax parameter to its HF tensor, in both directions. HF
 stores the relative position bias in block 0 only and may repeat the shared embedding as
@@ -8,31 +8,17 @@ stores the relative position bias in block 0 only and may repeat the shared embe
 equal `shared.weight`. Any other unmapped, missing or misshapen tensor is an error naming it.
 """
 
-import json
 import os
 from typing import Any
 
 from absl import logging
-from etils import epath
-import flax.linen as nn
-from flax import traverse_util
-import jax
-import jax.numpy as jnp
 import numpy as np
-import safetensors.numpy
 
-from xqg_jax.encoders import hf_checkpoint
 from xqg_jax.generation import t5
+from xqg_jax.io import hf_files
 
-# The HF file handling shared with the encoder checkpoints.
-# pylint: disable=protected-access
-_Linear = hf_checkpoint._Linear
-_SAME = hf_checkpoint._SAME
-_resolve = hf_checkpoint._resolve
-_read_config = hf_checkpoint._read_config
-_read_weights = hf_checkpoint._read_weights
-_write_directory = hf_checkpoint._write_directory
-# pylint: enable=protected-access
+_Linear = hf_files.Linear
+_SAME = hf_files.SAME
 
 SHARED = 'shared.weight'
 LM_HEAD = 'lm_head.weight'
@@ -77,13 +63,6 @@ def _param_table(config: t5.T5Config) -> list[tuple[str, str, Any]]:
   return table
 
 
-def _param_shapes(config: t5.T5Config) -> dict[str, tuple[int, ...]]:
-  ids = jnp.zeros((1, 1), jnp.int32)
-  variables = jax.eval_shape(t5.T5(config).init, jax.random.key(0), ids, ids, ids)
-  flat = traverse_util.flatten_dict(nn.unbox(variables)['params'], sep='/')
-  return {path: tuple(leaf.shape) for path, leaf in flat.items()}
-
-
 def _merge_copies(tensors: dict[str, np.ndarray], config: t5.T5Config) -> list[str]:
   """Drops the copies of `shared.weight` (checking they are copies); returns what it dropped."""
   copies = [name for name in EMBEDDING_ALIASES if name in tensors]
@@ -111,29 +90,15 @@ def load_hf_t5(path_or_hub_id: str | os.PathLike, **overrides) -> tuple[t5.T5Con
   Returns:
     The config and the 'params' collection of `t5.T5(config)`, fp32 numpy arrays.
   """
-  directory = _resolve(path_or_hub_id)
-  config = t5.T5Config.from_hf_dict(_read_config(directory), **overrides)
-  tensors = dict(_read_weights(directory))
+  directory = hf_files.resolve(path_or_hub_id)
+  config = t5.T5Config.from_hf_dict(hf_files.read_config(directory), **overrides)
+  tensors = dict(hf_files.read_weights(directory))
   skipped = _merge_copies(tensors, config)
   if skipped:
     logging.info('%s: skipped copies and unused tensors: %s', directory, ', '.join(skipped))
-  shapes = _param_shapes(config)
-  table = _param_table(config)
-  problems = [f'unexpected tensor {name}'
-              for name in sorted(set(tensors) - {name for _, name, _ in table})]
-  flat = {}
-  for path, name, transform in table:
-    expected = transform.hf_shape(shapes[path])
-    if name not in tensors:
-      problems.append(f'missing tensor {name} {expected}')
-    elif tensors[name].shape != expected:
-      problems.append(f'tensor {name} has shape {tensors[name].shape}, expected {expected}')
-    else:
-      flat[path] = np.ascontiguousarray(
-          transform.to_flax(tensors[name], shapes[path]), dtype=np.float32)
-  if problems:
-    raise ValueError(f'{directory} does not match {config}:\n  ' + '\n  '.join(problems))
-  return config, traverse_util.unflatten_dict(flat, sep='/')
+  ids = np.zeros((1, 1), np.int32)
+  shapes = hf_files.param_shapes(t5.T5(config).init, ids, ids, ids)
+  return config, hf_files.to_params(tensors, _param_table(config), shapes, directory, config)
 
 
 def save_hf_t5(config: t5.T5Config, params: Params, out_dir: str | os.PathLike) -> None:
@@ -143,14 +108,5 @@ def save_hf_t5(config: t5.T5Config, params: Params, out_dir: str | os.PathLike) 
   written once as `shared.weight` (HF ties the `embed_tokens` copies to it). `out_dir` is
   replaced atomically.
   """
-  flat = traverse_util.flatten_dict(nn.unbox(params), sep='/')
-  table = _param_table(config)
-  expected = {path for path, _, _ in table}
-  if set(flat) != expected:
-    raise ValueError(f'params do not match {config}: missing {sorted(expected - set(flat))}, '
-                     f'unexpected {sorted(set(flat) - expected)}')
-  tensors = {name: np.ascontiguousarray(transform.to_hf(np.asarray(flat[path], np.float32)))
-             for path, name, transform in table}
-  _write_directory(epath.Path(out_dir), {
-      hf_checkpoint.CONFIG_FILE: json.dumps(config.to_hf_dict(), indent=2, sort_keys=True).encode(),
-      hf_checkpoint.SAFETENSORS_FILE: safetensors.numpy.save(tensors, metadata={'format': 'pt'})})
+  hf_files.write(out_dir, config.to_hf_dict(),
+                 hf_files.to_tensors(params, _param_table(config), config))

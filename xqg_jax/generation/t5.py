@@ -161,6 +161,8 @@ class T5Config:
 
 # Size presets: T5Config fields (vocab_size of 'tiny' is set from the tokenizer).
 PRESETS: dict[str, dict[str, Any]] = {
+    'mini': dict(d_model=128, num_layers=2, num_decoder_layers=2, num_heads=4, d_kv=32,
+                 d_ff=512),
     'tiny': dict(d_model=256, num_layers=4, num_decoder_layers=4, num_heads=4, d_kv=64,
                  d_ff=1024),
     'mt5-small': dict(vocab_size=250112, d_model=512, num_layers=8, num_decoder_layers=8,
