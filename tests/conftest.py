@@ -31,6 +31,16 @@ def small_config(**xdr_overrides):
   config.xdr.checkpoint_every = 2
   config.xdr.log_every = 1
   config.xdr.encode_batch_size = 16
+  config.xqg.input_max_len = 64
+  config.xqg.target_max_len = 16
+  config.xqg.batch_size = 8
+  config.xqg.num_train_steps = 4
+  config.xqg.checkpoint_every = 2
+  config.xqg.log_every = 1
+  config.generate.languages = ('ja', 'km')
+  config.generate.num_queries = 2
+  config.generate.max_new_tokens = 8
+  config.generate.batch_size = 8
   for key, value in xdr_overrides.items():
     config.xdr[key] = value
   return config

@@ -1,0 +1,139 @@
+"""xQG: training pairs, teacher forcing, exact resume, held-out loss, the generation stage."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from xqg_jax import languages
+from xqg_jax.data import records
+from xqg_jax.data import tokenizers
+from xqg_jax.data.formats import augmented
+from xqg_jax.generation import generate_stage
+from xqg_jax.generation import qgen_data
+from xqg_jax.generation import train_xqg
+
+import conftest
+
+PASSAGE = records.Passage('p1', 'Kanto was founded in 1742.', 'Kanto')
+
+
+def test_examples_use_the_paper_prompt_and_languages():
+  group = records.TrainGroup('q1', 'カントは？', (PASSAGE,), ())
+  items = qgen_data.examples([group], {'q1': 'ja'}, ['ja', 'km'])
+  assert items == [qgen_data.Example(
+      'q1', 'ja', 'Generate a Japanese question for this passage: Kanto Kanto was founded in 1742.',
+      'カントは？')]
+  assert not qgen_data.examples([group], {'q1': 'ja'}, ['km'])
+  with pytest.raises(KeyError, match="'q1' has no query"):
+    qgen_data.examples([group], {}, ['ja'])
+
+
+def test_teacher_forcing_batches(prepared):
+  tokenizer = tokenizers.load_tokenizer(prepared[2]['generator_tokenizer'])
+  items = [qgen_data.Example('q', 'ja', 'Generate a Japanese question: x', 'カント') for _ in range(3)]
+  batch = qgen_data.train_batches(items, tokenizer, input_max_len=16, target_max_len=8,
+                                  decoder_start_id=0, batch_size=4, seed=0, epoch=0,
+                                  drop_remainder=False)[0]
+  labels = batch['labels']
+  np.testing.assert_array_equal(batch['decoder_input_ids'][:, 1:], labels[:, :-1])
+  assert (batch['decoder_input_ids'][:, 0] == 0).all()
+  assert labels[0, batch['weights'][0].astype(bool)].tolist()[-1] == tokenizer.eos_token_id
+  assert batch['weights'][3].sum() == 0 and not batch['valid'][3]  # the padding row
+
+
+def _train(config, workdir, stages, stop_at=None):
+  return train_xqg.train(config, workdir, data_dir=stages['data_dir'],
+                         tfds_dir=stages['tfds_dir'],
+                         tokenizer_dir=stages['generator_tokenizer'], inputs={'t': '1'},
+                         stop_at=stop_at)
+
+
+def test_training_resumes_exactly_and_beats_untrained(tmp_path, prepared):
+  stages = prepared[2]
+  config = conftest.small_config()
+  config.xqg.num_train_steps = 30
+  config.xqg.checkpoint_every = 10
+  config.xqg.log_every = 10
+  config.xqg.learning_rate = 3e-3
+  whole = _train(config, tmp_path / 'whole', stages)
+  _train(config, tmp_path / 'split', stages, stop_at=10)
+  assert not os.path.exists(tmp_path / 'split/xqg/manifest.json')
+  resumed = _train(config, tmp_path / 'split', stages)
+  assert ((whole / 'hf/model.safetensors').read_bytes()
+          == (resumed / 'hf/model.safetensors').read_bytes())
+  heldout = json.loads((whole / train_xqg.HELDOUT_JSON).read_text())
+  assert heldout['examples'] == 8  # 4 dev questions in each of ja and km
+  assert heldout['trained'] < heldout['untrained'] - 1.0
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory, prepared):
+  workdir = tmp_path_factory.mktemp('xqg')
+  return workdir, _train(conftest.small_config(), workdir, prepared[2])
+
+
+def _generate(config, workdir, xqg_dir, stages, devices=None):
+  return generate_stage.run(config, workdir, xqg_dir=xqg_dir, data_dir=stages['data_dir'],
+                            tfds_dir=stages['tfds_dir'],
+                            tokenizer_dir=stages['generator_tokenizer'], inputs={'t': '1'},
+                            devices=devices)
+
+
+def _read(directory):
+  rows = []
+  for name in sorted(os.listdir(directory)):
+    if name.startswith('generated-'):
+      rows += list(augmented.read_augmented(directory / name))
+  return rows
+
+
+def test_generation_covers_every_passage_and_language_and_resumes(trained, tmp_path, prepared):
+  _, xqg_dir = trained
+  stages = prepared[2]
+  config = conftest.small_config()
+  out = _generate(config, tmp_path, xqg_dir, stages)
+  rows = _read(out)
+  assert len(rows) == 120 and len({r.docid for r in rows}) == 120
+  for row in rows:
+    assert sorted(row.generated_queries) == ['ja', 'km']
+    assert all(len(qs) == 2 for qs in row.generated_queries.values())
+  manifest = json.loads((out / 'manifest.json').read_text())
+  assert manifest['extra']['this_process']['questions'] == 120 * 2 * 2
+  shard = out / generate_stage.shard_file(1, 3)
+  original = shard.read_bytes()
+  shard.unlink()
+  _generate(config, tmp_path, xqg_dir, stages)
+  assert shard.read_bytes() == original
+
+
+def test_generation_is_independent_of_batch_size_and_devices(trained, tmp_path, prepared):
+  import jax  # pylint: disable=g-import-not-at-top
+  _, xqg_dir = trained
+  stages = prepared[2]
+  config = conftest.small_config()
+  config.generate.do_sample = True
+  config.generate.top_k = 20
+  one = conftest.small_config()
+  one.generate.top_k = 20
+  one.generate.batch_size = 3
+  one.mesh = (('data', 1), ('model', 1))
+  sharded = _read(_generate(config, tmp_path / 'sharded', xqg_dir, stages))
+  single = _read(_generate(one, tmp_path / 'single', xqg_dir, stages,
+                           devices=jax.devices()[:1]))
+  assert sharded == single
+  different_seed = conftest.small_config()
+  different_seed.generate.top_k = 20
+  different_seed.generate.seed = 1
+  assert _read(_generate(different_seed, tmp_path / 'seed1', xqg_dir, stages)) != sharded
+
+
+def test_generation_bad_input(trained, tmp_path, prepared):
+  _, xqg_dir = trained
+  config = conftest.small_config()
+  config.generate.languages = ('ja', 'xx')
+  with pytest.raises(languages.UnknownLanguageError, match='supported: ar, bn'):
+    _generate(config, tmp_path, xqg_dir, prepared[2])
+  assert generate_stage.is_degenerate('') and generate_stage.is_degenerate('a a a a b')
+  assert not generate_stage.is_degenerate('カント は いつ ？')
