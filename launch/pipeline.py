@@ -32,6 +32,14 @@ def main(argv):
   if stats_file.exists():
     print()
     print(stats_lib.markdown(json.loads(stats_file.read_text())))
+  if 'generated_quality' in state:
+    print('Generated questions (share of letters in the language\'s script; share naming the '
+          'passage\'s entity; share answerable from the passage):\n')
+    print('| lang | questions | own script | names entity | answerable |\n|---|---|---|---|---|')
+    for lang, q in state['generated_quality'].items():
+      print(f'| {lang} | {q["questions"]} | {q["own_script_letter_share"]:.3f} | '
+            f'{q["names_entity"]:.3f} | {q["answerable"]:.3f} |')
+    print()
   for split in ('dev', 'test'):
     systems = {name: by_split[split] for name, by_split in state.get('results', {}).items()
                if split in by_split}

@@ -4,6 +4,7 @@ A stage's function returns the facts later stages need (directories, paths); eac
 own work when its manifest proves it done, so running the list again is cheap.
 """
 
+import json
 import time
 from typing import Any, Callable
 
@@ -12,11 +13,15 @@ from etils import epath
 import ml_collections
 
 from xqg_jax.data import prepare
+from xqg_jax.data.formats import augmented
+from xqg_jax.data.synthetic import benchmark
+from xqg_jax.data.synthetic import generated_quality
 from xqg_jax.encoders import encode_stage
 from xqg_jax.encoders import train_xdr
 from xqg_jax.eval import evaluate_stage
 from xqg_jax.generation import generate_stage
 from xqg_jax.generation import train_xqg
+from xqg_jax.io import atomic
 from xqg_jax.io import stage as stage_lib
 
 State = dict[str, Any]
@@ -66,7 +71,15 @@ def _generate(config, workdir, state: State) -> State:
                            data_dir=state['data_dir'], tfds_dir=state['tfds_dir'],
                            tokenizer_dir=state['generator_tokenizer'],
                            inputs=_inputs(state, 'xqg_dir', 'data_dir'))
-  return {'generated_dir': str(out)}
+  result = {'generated_dir': str(out)}
+  if config.data.source == 'synthetic':
+    rows = (row for path in sorted(epath.Path(out).glob('generated-*.jsonl'))
+            for row in augmented.read_augmented(path, check_duplicates=False))
+    quality = generated_quality.compute(benchmark.SyntheticBenchmark(config.synthetic), rows)
+    atomic.write_text(epath.Path(workdir) / 'reports' / 'generated_quality.json',
+                      json.dumps(quality, indent=1) + '\n')
+    result['generated_quality'] = quality
+  return result
 
 
 def _encode(config, workdir, state: State) -> State:
