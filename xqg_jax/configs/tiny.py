@@ -46,6 +46,7 @@ def get_config(arg=None):
   c.xqg.batch_size = 32
   c.xqg.input_max_len = 160
   c.xqg.target_max_len = 32
+  # 300 steps: held-out loss 5.3; 1200 steps (lr 3e-3) overfit the training entities (7.3).
   c.xqg.num_train_steps = 300
   c.xqg.checkpoint_every = 100
   c.xqg.log_every = 20
