@@ -245,20 +245,70 @@ class EncoderLayer(nn.Module):
                      deterministic)
 
 
+def _append_kv(module: nn.Module, name: str, x: jax.Array, index, cache_length: int | None,
+               heads_major: bool) -> jax.Array:
+  """Appends keys / values `[B, T, N, D]` to cache buffer `name`; returns it as `[B, L, N, D]`.
+
+  Heads-major buffers are `[B, N, L, D]`; the transposes fold into the attention dots.
+  """
+  if not heads_major:
+    return kv_cache.append(module, name, x, index, length=cache_length)
+  buffer = kv_cache.append(module, name, jnp.swapaxes(x, 1, 2), index, length=cache_length,
+                           axes=kv_cache.KV_AXES_HEADS_MAJOR, axis=2)
+  return jnp.swapaxes(buffer, 1, 2)
+
+
+def _stored_kv(module: nn.Module, name: str, x: jax.Array | None,
+               heads_major: bool) -> jax.Array:
+  """Stores keys / values `[B, S, N, D]` as cache entry `name`, or reads them back (x None).
+
+  Heads-major entries are `[B, N, D, S]`: the layout that XLA:CPU's grouped attention dots
+  (`_attend_shared`) read in place. The read sits behind an optimization barrier, or XLA lays
+  the loop-invariant entry out as its producer `[B, S, N, D]` and transposes it every step.
+  """
+  if not heads_major:
+    return kv_cache.stored(module, name, x)
+  if x is None:
+    stored = jax.lax.optimization_barrier(
+        kv_cache.stored(module, name, axes=kv_cache.KV_AXES_LENGTH_MINOR))
+  else:
+    stored = kv_cache.stored(module, name, jnp.transpose(x, (0, 2, 3, 1)),
+                             axes=kv_cache.KV_AXES_LENGTH_MINOR)
+  return jnp.transpose(stored, (0, 3, 1, 2))
+
+
+def _attend_shared(attn: attention.MultiHeadAttention, query: jax.Array, key: jax.Array,
+                   value: jax.Array, mask: jax.Array, deterministic: bool) -> jax.Array:
+  """Attention of queries `[G * B, T, N, D]` over keys / values `[B, S, N, D]` and mask.
+
+  Each G consecutive query rows share one row of keys / values (the samples of an item share
+  its encoder output): they attend as the G * T queries of that row, which reads each key once
+  instead of G times. G = 1 is plain attention.
+  """
+  rows, items = query.shape[0], key.shape[0]
+  if rows == items:
+    return attn.attend(query, key, value, mask=mask, deterministic=deterministic)
+  if rows % items:
+    raise ValueError(f'{rows} query rows do not share {items} rows of keys / values evenly')
+  grouped = query.reshape((items, -1) + query.shape[2:])
+  out = attn.attend(grouped, key, value, mask=mask, deterministic=deterministic)
+  return out.reshape(query.shape)
+
+
 class DecoderLayer(nn.Module):
   """Causal self-attention, cross-attention (no position bias) and MLP, each pre-normed."""
   config: T5Config
 
   @nn.compact
   def __call__(self, x, encoded, self_mask, bias, cross_mask, deterministic: bool, mode: str,
-               index, cache_length: int | None) -> jax.Array:
+               index, cache_length: int | None, heads_major_cache: bool = False) -> jax.Array:
     cfg = self.config
     h = _norm(cfg, 'self_attention_norm')(x)
     attn = _attention(cfg, 'self_attention')
     key, value = attn.project_key_value(h)
     if mode != common_types.MODE_TRAIN:
-      key = kv_cache.append(self, 'self_key', key, index, length=cache_length)
-      value = kv_cache.append(self, 'self_value', value, index, length=cache_length)
+      key = _append_kv(self, 'self_key', key, index, cache_length, heads_major_cache)
+      value = _append_kv(self, 'self_value', value, index, cache_length, heads_major_cache)
     h = attn.attend(attn.project_query(h), key, value, mask=self_mask, bias=bias,
                     deterministic=deterministic)
     x = _residual(cfg, x, attn.project_out(h), deterministic)
@@ -271,10 +321,9 @@ class DecoderLayer(nn.Module):
     if mode != common_types.MODE_DECODE:
       key, value = cross.project_key_value(encoded)
     if mode != common_types.MODE_TRAIN:
-      key = kv_cache.stored(self, 'cross_key', key)
-      value = kv_cache.stored(self, 'cross_value', value)
-    h = cross.attend(cross.project_query(h), key, value, mask=cross_mask,
-                     deterministic=deterministic)
+      key = _stored_kv(self, 'cross_key', key, heads_major_cache)
+      value = _stored_kv(self, 'cross_value', value, heads_major_cache)
+    h = _attend_shared(cross, cross.project_query(h), key, value, cross_mask, deterministic)
     x = _residual(cfg, x, cross.project_out(h), deterministic)
     return _residual(cfg, x, MLP(cfg, name='mlp')(_norm(cfg, 'mlp_norm')(x), deterministic),
                      deterministic)
@@ -312,7 +361,7 @@ class Decoder(nn.Module):
 
   @nn.compact
   def __call__(self, x, encoded, encoder_mask, deterministic: bool, mode: str, positions,
-               cache_length: int | None) -> jax.Array:
+               cache_length: int | None, heads_major_cache: bool = False) -> jax.Array:
     cfg = self.config
     batch, length = x.shape[:2]
     index = None
@@ -336,11 +385,12 @@ class Decoder(nn.Module):
     self_mask = (key_positions[:, None, :] <= positions[:, :, None])[:, None]
     cross_mask = attention.padding_mask(encoder_mask)
     x = nn.Dropout(cfg.dropout_rate)(x, deterministic=deterministic)
-    # static_argnums counts `self`: 6 is `deterministic`, 7 `mode`, 9 `cache_length`.
-    layer = _layer_class(cfg, DecoderLayer, (6, 7, 9), mode)
+    # static_argnums counts `self`: 6 is `deterministic`, 7 `mode`, 9 `cache_length`, 10
+    # `heads_major_cache`.
+    layer = _layer_class(cfg, DecoderLayer, (6, 7, 9, 10), mode)
     for i in range(cfg.num_decoder_layers):
       x = layer(cfg, name=f'layer_{i}')(x, encoded, self_mask, bias, cross_mask, deterministic,
-                                        mode, index, cache_length)
+                                        mode, index, cache_length, heads_major_cache)
     x = _norm(cfg, 'final_norm')(x)
     return nn.Dropout(cfg.dropout_rate)(x, deterministic=deterministic)
 
@@ -375,7 +425,7 @@ class T5(nn.Module):
   def decode(self, decoder_input_ids: jax.Array, encoded: jax.Array | None,
              encoder_mask: jax.Array | None, *, deterministic: bool = True,
              mode: str = common_types.MODE_TRAIN, decoder_positions: jax.Array | None = None,
-             cache_length: int | None = None) -> jax.Array:
+             cache_length: int | None = None, heads_major_cache: bool = False) -> jax.Array:
     """Next-token logits `[B, T, V]` (fp32) for decoder inputs `[B, T]`.
 
     Args:
@@ -388,10 +438,14 @@ class T5(nn.Module):
       decoder_positions: `[B, T]` or `[1, T]` positions of the inputs for the relative bias
         and the causal mask; None means consecutive from 0 (from the cache index in decode).
       cache_length: prefill only: the cache's slots (prefix plus tokens to generate).
+      heads_major_cache: cache self-attention keys / values as `[B, heads, length, kv]` and
+        cross-attention ones as `[B, heads, kv, length]` (faster decode steps on CPU: the
+        attention dots read them in place) instead of `[B, length, heads, kv]`; prefill and
+        decode must agree. Same results.
     """
     x = nn.with_logical_constraint(self.shared(decoder_input_ids), _HIDDEN_AXES)
     x = self.decoder(x, encoded, encoder_mask, deterministic, mode, decoder_positions,
-                     cache_length)
+                     cache_length, heads_major_cache)
     if self.config.tie_word_embeddings:
       logits = self.shared.attend(x * self.config.d_model ** -0.5)
     else:

@@ -24,6 +24,13 @@ COLLECTION = 'cache'
 # Keys / values `[batch, length, heads, kv]`.
 KV_AXES = (common_types.CACHE_BATCH, common_types.CACHE_LENGTH, common_types.CACHE_HEADS,
            common_types.CACHE_KV)
+# Keys / values `[batch, heads, length, kv]` (append along axis 2) and `[batch, heads, kv,
+# length]`: XLA:CPU's attention dots read these in place, where they transpose the whole
+# `KV_AXES` layout at every decode step.
+KV_AXES_HEADS_MAJOR = (common_types.CACHE_BATCH, common_types.CACHE_HEADS,
+                       common_types.CACHE_LENGTH, common_types.CACHE_KV)
+KV_AXES_LENGTH_MINOR = (common_types.CACHE_BATCH, common_types.CACHE_HEADS,
+                        common_types.CACHE_KV, common_types.CACHE_LENGTH)
 # Per-token entries `[batch, length]` (positions, masks).
 TOKEN_AXES = (common_types.CACHE_BATCH, common_types.CACHE_LENGTH)
 
@@ -35,7 +42,7 @@ def _require(module: nn.Module, name: str) -> None:
 
 
 def append(module: nn.Module, name: str, value: jax.Array, index: jax.Array, *,
-           length: int | None = None, fill: Any = 0, axes=KV_AXES) -> jax.Array:
+           length: int | None = None, fill: Any = 0, axes=KV_AXES, axis: int = 1) -> jax.Array:
   """Writes `value [B, T, ...]` at slots `[index, index + T)` of buffer `name`; returns it.
 
   Args:
@@ -48,20 +55,21 @@ def append(module: nn.Module, name: str, value: jax.Array, index: jax.Array, *,
       `index + T <= length`.
     fill: the value of unwritten slots.
     axes: logical axes of the buffer.
+    axis: the slot axis of `value` and of the buffer (T above; 2 for `KV_AXES_HEADS_MAJOR`).
 
   Returns:
-    The whole buffer `[B, length, ...]` after the write.
+    The whole buffer (`length` slots along `axis`) after the write.
   """
   if length is None:
     _require(module, name)
-  elif length < value.shape[1]:
-    raise ValueError(f'{module.path}: {value.shape[1]} entries do not fit a {name!r} cache of '
-                     f'length {length}')
-  shape = (value.shape[0], length) + value.shape[2:]
+  elif length < value.shape[axis]:
+    raise ValueError(f'{module.path}: {value.shape[axis]} entries do not fit a {name!r} cache '
+                     f'of length {length}')
+  shape = value.shape[:axis] + (length,) + value.shape[axis + 1:]
   variable = module.variable(COLLECTION, name, nn.with_logical_partitioning(jnp.full, axes),
                              shape, fill, value.dtype)
   buffer = jnp.full(shape, fill, value.dtype) if length is not None else variable.value
-  buffer = lax.dynamic_update_slice_in_dim(buffer, value.astype(buffer.dtype), index, axis=1)
+  buffer = lax.dynamic_update_slice_in_dim(buffer, value.astype(buffer.dtype), index, axis=axis)
   variable.value = nn.with_logical_constraint(buffer, axes)
   return variable.value
 

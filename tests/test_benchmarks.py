@@ -1,0 +1,42 @@
+"""Smoke tests of the benchmark scripts (tiny sizes; the numbers themselves are not checked)."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip('torch')
+pytest.importorskip('transformers')
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _run_module(module: str, *args: str) -> None:
+  """Runs `python -m module args` from the repo root in a clean JAX environment."""
+  env = {k: v for k, v in os.environ.items() if k not in ('XLA_FLAGS', 'JAX_PLATFORMS')}
+  env.update(JAX_PLATFORMS='cpu', HF_HUB_OFFLINE='1', TRANSFORMERS_OFFLINE='1',
+             TF_CPP_MIN_LOG_LEVEL='2')
+  subprocess.run([sys.executable, '-m', module, *args], cwd=REPO, env=env, check=True,
+                 timeout=120, capture_output=True)
+
+
+def test_encode_throughput_smoke(tmp_path):
+  output = tmp_path / 'encode.json'
+  _run_module('benchmarks.encode_throughput', '--quick', '--sizes=tiny', '--batch_size=2',
+              '--seq_len=16', f'--output={output}')
+  result = json.loads(output.read_text())
+  assert {'machine', 'settings', 'peaks_gflops', 'rows', 'targets'} <= set(result)
+  assert result['machine']['cpu_model'] and result['machine']['jax_version']
+  assert result['settings']['threads'] == result['settings']['torch_num_threads'] >= 1
+  for name in ('jax_float32', 'jax_bfloat16', 'torch_float32', 'torch_bfloat16'):
+    assert result['peaks_gflops'][name]['gflops'] > 0
+  assert [(r['size'], r['dtype']) for r in result['rows']] == [('tiny', 'float32'),
+                                                               ('tiny', 'bfloat16')]
+  for row in result['rows']:
+    for key in ('ours_tokens_per_s', 'torch_tokens_per_s', 'ratio', 'ours_mfu', 'torch_mfu'):
+      assert row[key] > 0, (key, row)
+  assert result['rows'][0]['max_abs_diff_vs_torch'] < 1e-4  # Same weights, fp32.
+  assert result['targets'] == []  # Targets are for the minilm and base sizes only.
