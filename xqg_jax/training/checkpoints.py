@@ -5,6 +5,8 @@ kill at any point resumes from the last finished save (orbax writes to a tempora
 and renames it on completion, so a half-written step is never restored).
 """
 
+import os
+
 from etils import epath
 import orbax.checkpoint as ocp
 
@@ -13,7 +15,9 @@ class Checkpoints:
   """Save/restore of one run's train state."""
 
   def __init__(self, directory, keep: int):
-    self.directory = epath.Path(directory)
+    path = os.fspath(directory)
+    # orbax needs absolute paths; a relative --workdir is resolved against the cwd.
+    self.directory = epath.Path(path if '://' in path else os.path.abspath(path))
     self._manager = ocp.CheckpointManager(
         self.directory, options=ocp.CheckpointManagerOptions(
             max_to_keep=keep, enable_async_checkpointing=False, create=True))
