@@ -152,18 +152,19 @@ def time_interleaved(fns: Mapping[str, Callable[[], Any]], *, warmup: int,
           for name, ts in times.items()}
 
 
-def jax_matmul(n: int, dtype: str) -> Callable[[], Any]:
-  """A blocking jitted `[n, n] @ [n, n]` in JAX (fp32 accumulation, `dtype` output)."""
+def jax_matmul(n: int, dtype: str, compiler_options: Mapping[str, Any] | None = None
+               ) -> Callable[[], Any]:
+  """A blocking jitted `[n, n] @ [n, n]` in JAX, compiled with XLA `compiler_options`."""
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   a = jax.random.normal(jax.random.key(0), (n, n), jnp.dtype(dtype))
   b = jax.random.normal(jax.random.key(1), (n, n), jnp.dtype(dtype))
-  f = jax.jit(jnp.matmul)
+  f = jax.jit(jnp.matmul).lower(a, b).compile(dict(compiler_options or {}))
   return lambda: f(a, b).block_until_ready()
 
 
 def torch_matmul(n: int, dtype: str) -> Callable[[], Any]:
-  """`[n, n] @ [n, n]` in PyTorch, under `inference_mode`."""
+  """A `[n, n] @ [n, n]` in PyTorch, under `inference_mode`."""
   import torch  # pylint: disable=g-import-not-at-top
   gen = torch.Generator().manual_seed(0)
   a = torch.randn(n, n, generator=gen).to(getattr(torch, dtype))
@@ -175,16 +176,37 @@ def torch_matmul(n: int, dtype: str) -> Callable[[], Any]:
   return run
 
 
-def matmul_peaks(n: int, dtypes: Sequence[str], frameworks: Sequence[str], *, warmup: int,
-                 repeats: int) -> dict[str, dict[str, Any]]:
-  """Best measured `n^3` matmul GFLOP/s per `'{framework}_{dtype}'` (framework: jax, torch)."""
-  makers = {'jax': jax_matmul, 'torch': torch_matmul}
-  fns = {f'{fw}_{dt}': makers[fw](n, dt) for fw in frameworks for dt in dtypes}
+def matmul_peaks(n: int, dtypes: Sequence[str], *, warmup: int, repeats: int,
+                 jax_variants: Mapping[str, Mapping[str, Any]] | None = None
+                 ) -> dict[str, dict[str, Any]]:
+  """Measured `n^3` matmul GFLOP/s (best of `repeats`), JAX and PyTorch, interleaved.
+
+  Args:
+    n: matrix size.
+    dtypes: 'float32' / 'bfloat16' (inputs and output; accumulation is the library's).
+    warmup: untimed calls of each.
+    repeats: timed calls of each.
+    jax_variants: name -> XLA compiler options; JAX is measured under each.
+
+  Returns:
+    `'torch_{dtype}'`, `'jax[{variant}]_{dtype}'` and `'jax_{dtype}'` (the best JAX variant,
+    with its name under 'variant') -> {'n', 'gflops', 'gflops_median', 'cpu_util'}.
+  """
+  jax_variants = jax_variants or {'default': {}}
+  fns = {}
+  for dt in dtypes:
+    fns[f'torch_{dt}'] = torch_matmul(n, dt)
+    for variant, options in jax_variants.items():
+      fns[f'jax[{variant}]_{dt}'] = jax_matmul(n, dt, options)
   timed = time_interleaved(fns, warmup=warmup, repeats=repeats)
   flops = 2.0 * n ** 3
-  return {name: {'n': n, 'gflops': flops / t['best'] / 1e9,
-                 'gflops_median': flops / t['median'] / 1e9, 'cpu_util': t['cpu_util']}
-          for name, t in timed.items()}
+  peaks = {name: {'n': n, 'gflops': flops / t['best'] / 1e9,
+                  'gflops_median': flops / t['median'] / 1e9, 'cpu_util': t['cpu_util']}
+           for name, t in timed.items()}
+  for dt in dtypes:
+    best = max(jax_variants, key=lambda v, dt=dt: peaks[f'jax[{v}]_{dt}']['gflops'])
+    peaks[f'jax_{dt}'] = {**peaks[f'jax[{best}]_{dt}'], 'variant': best}
+  return peaks
 
 
 def write_json(result: Mapping[str, Any], output: str | None) -> None:

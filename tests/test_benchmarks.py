@@ -33,10 +33,36 @@ def test_encode_throughput_smoke(tmp_path):
   assert result['settings']['threads'] == result['settings']['torch_num_threads'] >= 1
   for name in ('jax_float32', 'jax_bfloat16', 'torch_float32', 'torch_bfloat16'):
     assert result['peaks_gflops'][name]['gflops'] > 0
-  assert [(r['size'], r['dtype']) for r in result['rows']] == [('tiny', 'float32'),
-                                                               ('tiny', 'bfloat16')]
+  variants = list(result['settings']['variants'])
+  assert variants
+  assert [(r['size'], r['dtype'], r['variant']) for r in result['rows']] == [
+      ('tiny', dtype, variant) for dtype in ('float32', 'bfloat16') for variant in variants]
   for row in result['rows']:
     for key in ('ours_tokens_per_s', 'torch_tokens_per_s', 'ratio', 'ours_mfu', 'torch_mfu'):
       assert row[key] > 0, (key, row)
-  assert result['rows'][0]['max_abs_diff_vs_torch'] < 1e-4  # Same weights, fp32.
+  for row in result['rows'][:len(variants)]:  # Same weights, fp32.
+    assert row['max_abs_diff_vs_torch'] < 1e-4, row
   assert result['targets'] == []  # Targets are for the minilm and base sizes only.
+
+
+def test_generate_throughput_smoke(tmp_path):
+  output = tmp_path / 'generate.json'
+  _run_module('benchmarks.generate_throughput', '--quick', '--dtypes=float32',
+              f'--output={output}')
+  result = json.loads(output.read_text())
+  assert result['benchmark'] == 'generate_throughput'
+  assert {'machine', 'settings', 'sizes', 'rows', 'targets', 'all_targets_met'} <= set(result)
+  settings = result['settings']
+  assert settings['quick'] and settings['threads'] == settings['torch_num_threads'] >= 1
+  assert result['machine']['cpu_model'] and result['machine']['jax_version']
+  (size,) = result['sizes']
+  assert size['size'] == 'mini' and size['max_abs_logit_diff_fp32'] < 1e-4  # Same weights.
+  rows = {(row['framework'], row['dtype']): row for row in result['rows']}
+  assert set(rows) == {('ours', 'float32'), ('torch', 'float32')}
+  for row in rows.values():
+    for key in ('queries_per_s', 'queries_per_s_median', 'new_tokens_per_s',
+                'ratio_vs_torch_fp32', 'cpu_util'):
+      assert row[key] > 0, (key, row)
+    assert row['steps'] == settings['max_new_tokens']  # Both generated every token.
+  assert rows['ours', 'float32']['compile_s'] >= 0 < rows['ours', 'float32']['first_call_s']
+  assert result['targets'] == []  # Targets are for the tiny and mt5-small sizes only.

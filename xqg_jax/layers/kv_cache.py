@@ -2,9 +2,9 @@
 
 Two kinds of entries, written from inside a module's compact method (MaxText's pattern):
 
-- `append`: a buffer of `length` slots along axis 1 (self-attention keys / values, and the
-  position of the token in each slot). Prefill creates it and writes the prompt at slot 0;
-  each decode step writes its tokens at the current index.
+- `append`: a buffer of `length` slots along axis 1 or `axis` (self-attention keys / values,
+  and the position of the token in each slot). Prefill creates it and writes the prompt at
+  slot 0; each decode step writes its tokens at the current index.
 - `stored`: an array computed once at prefill and read back by every decode step
   (cross-attention keys / values of the encoder output, the encoder mask).
 
