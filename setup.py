@@ -23,6 +23,9 @@ INSTALL_REQUIRES = [
     'grain==0.2.18',
     'regex>=2024.0',  # Unicode classes (\p{M}) for the word tokenizer.
     'tqdm>=4.66',
+    'ir-measures==0.4.3',  # Recall@100, MRR@10, nDCG@10 (pytrec_eval underneath).
+    'pytrec-eval-terrier==0.5.11',
+    'matplotlib==3.11.2',  # report plots (Agg backend, no display).
 ]
 
 EXTRAS = {

@@ -139,6 +139,37 @@ def base_config() -> ml_collections.ConfigDict:
   c.generate.batch_size = 32  # prompts (passage, language) per device batch
   c.generate.seed = 0
 
+  # Augmentation (DESIGN.md §1): p_aug = (1 - alpha) E_p(p) + alpha * REDUCE_{L, i} E_q(q_{L,i}).
+  c.augment = ml_collections.ConfigDict()
+  c.augment.alpha = 0.01  # the authors' best run
+  c.augment.reduce = 'sum'  # sum (the authors' code) | mean
+  c.augment.languages = languages.XOR_TYDI_LANGUAGES  # generated languages folded in
+  c.augment.num_queries = 5  # the first n generated queries of each language
+
+  # Search: ScaNN (one index per corpus shard, merged top-k) or exact inner product on device.
+  c.index = ml_collections.ConfigDict()
+  c.index.kind = 'scann'  # scann | exact
+  c.index.hits = 100  # passages retrieved per query
+  c.index.exact_chunk_size = 65_536  # corpus rows scored per device step
+  c.index.query_batch_size = 1_024
+  c.index.scann = ml_collections.ConfigDict()
+  c.index.scann.num_leaves = 2_000  # per shard; about sqrt(rows in a shard)
+  c.index.scann.num_leaves_to_search = 100
+  c.index.scann.training_sample_size = 250_000
+  c.index.scann.dimensions_per_block = 2  # asymmetric hashing
+  c.index.scann.anisotropic_quantization_threshold = 0.2
+  c.index.scann.reorder_k = 250  # exact re-scoring of this many candidates
+
+  # Evaluation and the comparison of runs.
+  c.eval = ml_collections.ConfigDict()
+  c.eval.kilo_tokens = (2, 5)  # R@2kt, R@5kt
+  c.eval.significance_level = 0.05
+  c.eval.permutations = 10_000  # paired permutation (sign-flip) test
+  c.eval.correction = 'holm'  # across languages: holm | bonferroni | none
+  # Sweeps evaluated in one command (`launch/sweep.py`): alpha grid and queries per language.
+  c.eval.sweep_alphas = (0.0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3)
+  c.eval.sweep_num_queries = (1, 2, 3, 4, 5)
+
   # Device mesh: (axis, size) with -1 filled from the device count; logical -> mesh rules.
   c.mesh = (('data', -1), ('model', 1))
   c.logical_axis_rules = (

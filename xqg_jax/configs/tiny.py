@@ -55,5 +55,13 @@ def get_config(arg=None):
   c.generate.num_queries = 2
   c.generate.max_new_tokens = 32
   c.generate.batch_size = 64
+  c.augment.languages = languages.XOR_TYDI_LANGUAGES
+  c.augment.num_queries = 2
+  c.index.scann.num_leaves = 32  # ~1000 passages per shard
+  c.index.scann.num_leaves_to_search = 8
+  c.index.scann.training_sample_size = 1_000
+  c.index.scann.reorder_k = 100
+  c.eval.permutations = 2_000
+  c.eval.sweep_num_queries = (1, 2)
   c.progress.log_every_s = 2.0
   return c
