@@ -47,3 +47,44 @@ def test_budget_excludes_later_passages():
 def test_missing_ranking_is_an_error():
   with pytest.raises(KeyError, match="no ranking for query 'q9'"):
     xor_retrieve.evaluate({}, [records.Query('q9', 'x', ('a',), 'ar')], PASSAGES)
+
+
+def _filler(n):
+  return ' '.join(f'f{i}' for i in range(n))
+
+
+def test_answer_straddling_the_budget_is_a_miss():
+  # 199 passages of 10 tokens = 1990 tokens; then 9 fillers put "Addis" at token 2000 and
+  # "Ababa" at 2001, one past the R@2kt budget. With 8 fillers the answer ends at token 2000.
+  head = [PASSAGES['p1']] * 199
+  straddling = head + [_filler(9) + ' Addis Ababa']
+  inside = head + [_filler(8) + ' Addis Ababa']
+  assert not xor_retrieve.is_hit(straddling, ('Addis Ababa',), 2)
+  assert xor_retrieve.is_hit(straddling, ('Addis',), 2)
+  assert xor_retrieve.is_hit(inside, ('Addis Ababa',), 2)
+  assert len(xor_retrieve.budget_text(straddling, 2000).split()) == 2000
+
+
+def test_outcomes_multi_answer_and_mixed_yes_no():
+  queries = [
+      records.Query('q1', 'x', ('Rome', 'Berlin'), 'ar'),  # second answer found
+      records.Query('q2', 'x', ('yes', 'Paris'), 'ar'),  # 'yes' ignored, span answer found
+      records.Query('q3', 'x', ('yes', 'Rome'), 'ar'),  # 'yes' ignored, span answer missing
+      records.Query('q4', 'x', ('no', 'yes'), 'fi'),  # yes/no only: not counted
+      records.Query('q5', 'x', ('a9 a10 b1',), 'fi'),  # spans two passages in the budget
+  ]
+  ranked_texts = {'q1': [PASSAGES['p3']], 'q2': [PASSAGES['p2']],
+                  'q3': [PASSAGES['p2'], PASSAGES['p1']], 'q5': [PASSAGES['p1'], PASSAGES['p2']]}
+  outcomes = xor_retrieve.query_outcomes(ranked_texts, queries, kilo_tokens=(2, 5))
+  assert outcomes == {
+      'q1': {'lang': 'ar', 'R@2kt': 1, 'R@5kt': 1},
+      'q2': {'lang': 'ar', 'R@2kt': 1, 'R@5kt': 1},
+      'q3': {'lang': 'ar', 'R@2kt': 0, 'R@5kt': 0},
+      'q5': {'lang': 'fi', 'R@2kt': 1, 'R@5kt': 1},
+  }
+  results = xor_retrieve.aggregate(outcomes)
+  assert results['counted'] == {'ar': 3, 'fi': 1}
+  assert results['R@2kt'] == pytest.approx({'ar': 200 / 3, 'fi': 100.0, 'macro': 250 / 3})
+  assert xor_retrieve.scores(outcomes, 'R@2kt') == {'q1': 100.0, 'q2': 100.0, 'q3': 0.0,
+                                                   'q5': 100.0}
+  assert xor_retrieve.languages_of(outcomes) == {'q1': 'ar', 'q2': 'ar', 'q3': 'ar', 'q5': 'fi'}

@@ -1,10 +1,19 @@
 """XOR-Retrieve's R@kt: is an answer in the first k thousand tokens of the ranked passages?
 
 Per query (queries whose answers are all "yes"/"no" are skipped), walk the ranked passages in
-order, word-tokenize each passage text (`word_tokenizer`, DPR's SimpleTokenizer rule) and append
-its tokens until at least k*1000 are collected; cut to exactly k*1000, join with spaces; the
-query is a hit when any non-yes/no answer string is a substring of that text. A language's
-score is 100 * hits / counted queries; the macro average is over languages.
+order, word-tokenize each passage text and append its tokens until at least k*1000 are
+collected; cut to exactly k*1000, join with spaces; the query is a hit when any non-yes/no
+answer string is a substring of that text. A language's score is 100 * hits / counted queries;
+the macro average is over languages.
+
+The official script (`eval_xor_retrieve.py`) tokenizes with nltk's `word_tokenize`, which needs a
+Punkt model that cannot be downloaded offline; `word_tokenizer` implements DPR's SimpleTokenizer
+rule instead. The two agree on words and on most punctuation; they differ on contractions (nltk
+`do n't`, here `don ' t`), double quotes (nltk rewrites them as `` and '') and runs such as
+`...` (one nltk token), so a budget can end a few tokens apart from the official one.
+
+Per-query outcomes (`query_outcomes`) keep each counted query's language and 0/1 hit per k so
+that significance tests can pair the queries of two systems.
 """
 
 from typing import Iterable, Mapping, Sequence
@@ -15,6 +24,13 @@ from xqg_jax.data import records
 from xqg_jax.eval import word_tokenizer
 
 YES_NO = ('yes', 'no')
+
+# {query id: {'lang': code, 'R@2kt': 0 | 1, 'R@5kt': 0 | 1, ...}}, counted queries only.
+Outcomes = dict[str, dict]
+
+
+def metric_name(kilo_tokens: int) -> str:
+  return f'R@{kilo_tokens}kt'
 
 
 def span_answers(answers: Sequence[str]) -> list[str]:
@@ -36,26 +52,59 @@ def is_hit(passage_texts: Iterable[str], answers: Sequence[str], kilo_tokens: in
   return any(answer in text for answer in span_answers(answers))
 
 
-def evaluate(ranking: Mapping[str, Sequence[str]], queries: Sequence[records.Query],
-             passage_text: Mapping[str, str], kilo_tokens: Sequence[int] = (2, 5)) -> dict:
-  """{'R@2kt': {'ar': .., ..., 'macro': ..}, ..., 'counted': {lang: n}} (scores in percent).
+def query_outcomes(ranked_texts: Mapping[str, Sequence[str]], queries: Sequence[records.Query],
+                   kilo_tokens: Sequence[int] = (2, 5)) -> Outcomes:
+  """Each counted query's language and 0/1 hit per budget.
 
-  `ranking[qid]` is the ranked docids; every counted query must have one.
+  `ranked_texts[qid]` is the texts of the ranked passages (an XOR-Retrieve submission's `ctxs`);
+  every counted query must have one.
   """
-  hits = {k: {} for k in kilo_tokens}
-  counted: dict[str, int] = {}
+  out: Outcomes = {}
   for query in queries:
     if not span_answers(query.answers):
       continue
-    if query.id not in ranking:
+    if query.id not in ranked_texts:
       raise KeyError(f'no ranking for query {query.id!r}')
-    counted[query.lang] = counted.get(query.lang, 0) + 1
-    texts = [passage_text[docid] for docid in ranking[query.id]]
+    texts = ranked_texts[query.id]
+    out[query.id] = {'lang': query.lang}
     for k in kilo_tokens:
-      hits[k][query.lang] = hits[k].get(query.lang, 0) + is_hit(texts, query.answers, k)
+      out[query.id][metric_name(k)] = int(is_hit(texts, query.answers, k))
+  return out
+
+
+def aggregate(outcomes: Outcomes, kilo_tokens: Sequence[int] = (2, 5)) -> dict:
+  """{'R@2kt': {'ar': .., ..., 'macro': ..}, ..., 'counted': {lang: n}} (scores in percent)."""
+  counted: dict[str, int] = {}
+  for outcome in outcomes.values():
+    counted[outcome['lang']] = counted.get(outcome['lang'], 0) + 1
   out = {'counted': counted}
   for k in kilo_tokens:
-    per_lang = {lang: 100.0 * hits[k].get(lang, 0) / n for lang, n in counted.items()}
+    hits: dict[str, int] = {}
+    for outcome in outcomes.values():
+      hits[outcome['lang']] = hits.get(outcome['lang'], 0) + outcome[metric_name(k)]
+    per_lang = {lang: 100.0 * hits[lang] / n for lang, n in counted.items()}
     per_lang['macro'] = float(np.mean(list(per_lang.values()))) if per_lang else 0.0
-    out[f'R@{k}kt'] = per_lang
+    out[metric_name(k)] = per_lang
   return out
+
+
+def scores(outcomes: Outcomes, metric: str) -> dict[str, float]:
+  """Per-query scores of `metric` (e.g. 'R@2kt'): {query id: 100.0 or 0.0}.
+
+  A language's mean is its score in percent; the input `significance.compare` pairs.
+  """
+  return {qid: 100.0 * outcome[metric] for qid, outcome in outcomes.items()}
+
+
+def languages_of(outcomes: Outcomes) -> dict[str, str]:
+  """{query id: language} of the counted queries."""
+  return {qid: outcome['lang'] for qid, outcome in outcomes.items()}
+
+
+def evaluate(ranking: Mapping[str, Sequence[str]], queries: Sequence[records.Query],
+             passage_text: Mapping[str, str], kilo_tokens: Sequence[int] = (2, 5)) -> dict:
+  """`aggregate` of the outcomes of `ranking[qid]` (ranked docids, texts in `passage_text`)."""
+  counted_ids = {q.id for q in queries if span_answers(q.answers)}
+  ranked_texts = {qid: [passage_text[docid] for docid in docids]
+                  for qid, docids in ranking.items() if qid in counted_ids}
+  return aggregate(query_outcomes(ranked_texts, queries, kilo_tokens), kilo_tokens)
