@@ -12,6 +12,7 @@ from absl import logging
 from etils import epath
 import ml_collections
 
+from xqg_jax.augment import fusion
 from xqg_jax.data import prepare
 from xqg_jax.data.formats import augmented
 from xqg_jax.data.synthetic import benchmark
@@ -86,7 +87,21 @@ def _encode(config, workdir, state: State) -> State:
   dirs = encode_stage.run(config, workdir, xdr_dir=state['xdr_dir'], data_dir=state['data_dir'],
                           tfds_dir=state['tfds_dir'], tokenizer_dir=state['encoder_tokenizer'],
                           inputs=_inputs(state, 'xdr_dir', 'data_dir'))
+  dirs['generated'] = encode_stage.encode_generated(
+      config, workdir, xdr_dir=state['xdr_dir'], generated_dir=state['generated_dir'],
+      tokenizer_dir=state['encoder_tokenizer'],
+      inputs=_inputs(state, 'xdr_dir', 'generated_dir'))
   return {'embeddings': dirs}
+
+
+def _fuse(config, workdir, state: State) -> State:
+  embeddings = state['embeddings']
+  fusion_config = fusion.FusionConfig.from_config(config.augment)
+  out = fusion.fuse_directory(
+      epath.Path(workdir) / 'fused' / fusion_config.name, corpus_dir=embeddings['corpus'],
+      questions_dir=embeddings['generated'], fusion=fusion_config,
+      inputs={name: stage_lib.digest(embeddings[name]) for name in ('corpus', 'generated')})
+  return {'fused_dir': str(out)}
 
 
 def _evaluate(config, workdir, state: State) -> State:
@@ -110,6 +125,7 @@ STAGES: tuple[tuple[str, Callable[..., State]], ...] = (
     ('train_xqg', _train_xqg),
     ('generate', _generate),
     ('encode', _encode),
+    ('fuse', _fuse),
     ('evaluate', _evaluate),
 )
 

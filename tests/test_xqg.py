@@ -100,7 +100,7 @@ def test_generation_covers_every_passage_and_language_and_resumes(trained, tmp_p
     assert sorted(row.generated_queries) == ['ja', 'km']
     assert all(len(qs) == 2 for qs in row.generated_queries.values())
   manifest = json.loads((out / 'manifest.json').read_text())
-  assert manifest['extra']['this_process']['questions'] == 120 * 2 * 2
+  assert manifest['extra']['counts']['questions'] == 120 * 2 * 2
   shard = out / generate_stage.shard_file(1, 3)
   original = shard.read_bytes()
   shard.unlink()

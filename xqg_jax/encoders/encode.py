@@ -56,19 +56,24 @@ def shard_ranges(num_records: int, num_shards: int) -> list[tuple[int, int]]:
 def encode(directory, *, source, text_fn: Callable[[Any], str], id_fn: Callable[[Any], str],
            tokenizer, embed_fn: Callable, params, param_shardings_fn: Callable, mesh_spec,
            devices, rules, max_len: int, batch_size: int, buckets: Sequence[int], num_shards: int,
-           stage_config: dict, inputs: dict) -> epath.Path:
+           stage_config: dict, inputs: dict,
+           ranges: Sequence[tuple[int, int]] | None = None) -> epath.Path:
   """Encodes every record of `source` into `directory`; returns it.
 
   `embed_fn(params, batch) -> [B, H]` is the jitted-able tower; `param_shardings_fn(mesh)`
   gives the params' shardings on the mesh over `devices` (None: this process's devices).
+  `ranges` gives each shard's `[start, stop)` of `source` (default: `num_shards` balanced).
   """
   directory = epath.Path(directory)
   if stage.is_done(directory, config=stage_config, inputs=inputs):
     return directory
+  multihost.begin_shards(directory, config=stage_config, inputs=inputs)
   mesh = mesh_lib.create_mesh(mesh_spec, devices=devices or jax.local_devices())
   params = jax.device_put(params, param_shardings_fn(mesh))
   jitted = jax.jit(embed_fn)
-  ranges = shard_ranges(len(source), num_shards)
+  ranges = list(ranges or shard_ranges(len(source), num_shards))
+  if len(ranges) != num_shards:
+    raise ValueError(f'{len(ranges)} shard ranges for {num_shards} shards')
   stats = {'truncated': 0, 'rows': 0}
   for shard in multihost.process_shards(num_shards):
     ids_path = directory / shard_name('ids', shard, num_shards, 'txt')
@@ -103,13 +108,17 @@ def encode(directory, *, source, text_fn: Callable[[Any], str], id_fn: Callable[
     seconds = time.perf_counter() - began
     logging.info('%s: shard %d/%d, %d rows in %.1f s (%.0f rows/s)', directory.name, shard + 1,
                  num_shards, len(records), seconds, len(records) / max(seconds, 1e-9))
+  multihost.barrier(f'encoded:{directory}')
   if jax.process_index() == 0:
-    _finish(directory, num_shards, stage_config, inputs, stats)
+    finish(directory, num_shards, stage_name=f'encode_{directory.name}',
+           stage_config=stage_config, inputs=inputs, extra={'this_process': stats})
   return directory
 
 
-def _finish(directory: epath.Path, num_shards: int, stage_config: dict, inputs: dict,
-            stats: dict) -> None:
+def finish(directory, num_shards: int, *, stage_name: str, stage_config: dict, inputs: dict,
+           extra: dict) -> None:
+  """Writes `meta.json` and the manifest once all shards of `directory` exist (process 0)."""
+  directory = epath.Path(directory)
   missing = [s for s in range(num_shards)
              if not (directory / shard_name('ids', s, num_shards, 'txt')).exists()]
   if missing:
@@ -123,24 +132,36 @@ def _finish(directory: epath.Path, num_shards: int, stage_config: dict, inputs: 
   def produce(d):
     names = [shard_name(kind, s, num_shards, ext) for s in range(num_shards)
              for kind, ext in (('emb', 'npy'), ('ids', 'txt'))]
-    return names + [META_JSON], {'this_process': stats}
+    return names + [META_JSON], extra
 
-  stage.run(directory, stage=f'encode_{directory.name}', config=stage_config, inputs=inputs,
-            produce=produce, force=True)
+  stage.run(directory, stage=stage_name, config=stage_config, inputs=inputs, produce=produce,
+            force=True)
+
+
+def num_shards_of(directory) -> int:
+  """The shard count of a finished embedding directory (from its `meta.json`)."""
+  path = epath.Path(directory) / META_JSON
+  if not path.exists():
+    raise FileNotFoundError(f'{path}: missing; {directory} is not a finished embedding directory')
+  return json.loads(path.read_text())['num_shards']
+
+
+def load_shard(directory, shard: int) -> tuple[np.ndarray, list[str]]:
+  """Shard `shard` of an embedding directory: ([n, H] float32, its n ids), checked."""
+  directory = epath.Path(directory)
+  meta = json.loads((directory / META_JSON).read_text())
+  n = meta['num_shards']
+  path = directory / shard_name('emb', shard, n, 'npy')
+  emb = np.load(path, allow_pickle=False)
+  ids = (directory / shard_name('ids', shard, n, 'txt')).read_text().splitlines()
+  if emb.ndim != 2 or len(ids) != emb.shape[0] or emb.shape[1] != meta['dim']:
+    raise ValueError(f'{path}: {emb.shape} embeddings for {len(ids)} ids '
+                     f'(dim {meta["dim"]} expected)')
+  return emb, ids
 
 
 def load(directory) -> tuple[np.ndarray, list[str]]:
   """All shards of an embedding directory, concatenated: ([N, H] float32, ids)."""
-  directory = epath.Path(directory)
-  meta = json.loads((directory / META_JSON).read_text())
-  n = meta['num_shards']
-  embs, ids = [], []
-  for s in range(n):
-    emb = np.load(directory / shard_name('emb', s, n, 'npy'), allow_pickle=False)
-    shard_ids = (directory / shard_name('ids', s, n, 'txt')).read_text().splitlines()
-    if len(shard_ids) != emb.shape[0] or emb.shape[1] != meta['dim']:
-      raise ValueError(f'{directory}: shard {s} has {emb.shape} embeddings for '
-                       f'{len(shard_ids)} ids (dim {meta["dim"]} expected)')
-    embs.append(emb)
-    ids.extend(shard_ids)
-  return np.concatenate(embs), ids
+  shards = [load_shard(directory, s) for s in range(num_shards_of(directory))]
+  return (np.concatenate([emb for emb, _ in shards]),
+          [i for _, ids in shards for i in ids])

@@ -13,6 +13,7 @@ import grain
 import jax
 import ml_collections
 
+from xqg_jax.augment import generated_questions
 from xqg_jax.data import pipeline
 from xqg_jax.data import tfds_builders
 from xqg_jax.data import tokenizers
@@ -51,24 +52,30 @@ def load_encoder(config: ml_collections.ConfigDict, xdr_dir) -> Encoder:
   return Encoder(xdr_model.bi_encoder_model(config, cfg), params, config)
 
 
-def run(config: ml_collections.ConfigDict, workdir, *, xdr_dir, data_dir, tfds_dir,
-        tokenizer_dir: str, inputs: dict, devices=None) -> dict[str, str]:
-  """Encodes the corpus and every query split present; returns {name: directory}.
-
-  `devices` defaults to this process's local devices."""
+def _encode_args(config, xdr_dir, tokenizer_dir: str, devices, inputs: dict) -> tuple:
+  """(encoder, keyword arguments shared by every `encode.encode` call, tower settings)."""
   encoder = load_encoder(config, xdr_dir)
   tokenizer = tokenizers.load_tokenizer(tokenizer_dir)
   tokenizers.check_vocab(tokenizer, encoder.model.encoder.vocab_size, 'xDR encoder')
   rules = tuple(config.logical_axis_rules)
   common = dict(tokenizer=tokenizer, params=encoder.params,
                 param_shardings_fn=lambda mesh: encoder.param_shardings(mesh, rules),
-                mesh_spec=config.mesh, devices=devices, rules=rules, batch_size=config.xdr.encode_batch_size,
-                inputs=inputs)
+                mesh_spec=config.mesh, devices=devices, rules=rules,
+                batch_size=config.xdr.encode_batch_size, inputs=inputs)
+  settings = {'pooling': config.xdr.pooling, 'normalize': config.xdr.normalize,
+              'dtype': config.xdr.dtype}
+  return encoder, common, settings
+
+
+def run(config: ml_collections.ConfigDict, workdir, *, xdr_dir, data_dir, tfds_dir,
+        tokenizer_dir: str, inputs: dict, devices=None) -> dict[str, str]:
+  """Encodes the corpus and every query split present; returns {name: directory}.
+
+  `devices` defaults to this process's local devices."""
+  encoder, common, settings = _encode_args(config, xdr_dir, tokenizer_dir, devices, inputs)
   out = {}
   corpus = grain.MapDataset.source(tfds_builders.build_and_load(
       'xor_corpus', data_dir, tfds_dir, 'corpus')).map(tfds_builders.decode_passage)
-  settings = {'pooling': config.xdr.pooling, 'normalize': config.xdr.normalize,
-              'dtype': config.xdr.dtype}
   out['corpus'] = encode.encode(
       epath.Path(workdir) / 'embeddings' / 'corpus', source=corpus,
       text_fn=pipeline.passage_text, id_fn=lambda p: p.id,
@@ -91,3 +98,21 @@ def run(config: ml_collections.ConfigDict, workdir, *, xdr_dir, data_dir, tfds_d
         **common)
   return {name: str(path) for name, path in out.items()}
 
+
+def encode_generated(config: ml_collections.ConfigDict, workdir, *, xdr_dir, generated_dir,
+                     tokenizer_dir: str, inputs: dict, devices=None) -> str:
+  """Encodes every generated question with the query tower into `embeddings/generated`.
+
+  One embedding shard per generated file, so shard s holds the questions of corpus shard s;
+  ids are `generated_questions.question_id`s.
+  """
+  encoder, common, settings = _encode_args(config, xdr_dir, tokenizer_dir, devices, inputs)
+  files = sorted(epath.Path(generated_dir).glob('generated-*.jsonl'))
+  source = generated_questions.GeneratedQuestions(files)
+  out = encode.encode(
+      epath.Path(workdir) / 'embeddings' / 'generated', source=source,
+      text_fn=lambda q: q.text, id_fn=lambda q: q.id, embed_fn=encoder.embed_fn('encode_query'),
+      max_len=config.data.q_max_len, buckets=(config.data.q_max_len,), num_shards=len(files),
+      ranges=source.ranges,
+      stage_config={**settings, 'tower': 'query', 'max_len': config.data.q_max_len}, **common)
+  return str(out)

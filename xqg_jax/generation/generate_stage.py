@@ -10,6 +10,7 @@ processes or resume point. The manifest counts empty and degenerate questions.
 """
 
 import collections
+import json
 import time
 
 from absl import logging
@@ -31,6 +32,7 @@ from xqg_jax.generation import decoding
 from xqg_jax.generation import hf_t5
 from xqg_jax.generation import prompts
 from xqg_jax.generation import t5
+from xqg_jax.io import atomic
 from xqg_jax.io import stage
 from xqg_jax.parallel import mesh as mesh_lib
 from xqg_jax.parallel import multihost
@@ -39,6 +41,11 @@ from xqg_jax.parallel import partitioning
 
 def shard_file(shard: int, count: int) -> str:
   return encode.shard_name('generated', shard, count, 'jsonl')
+
+
+def _counts_file(shard: int, count: int) -> str:
+  """Per-shard counts (questions, empty, degenerate, truncated prompts), summed at the end."""
+  return encode.shard_name('counts', shard, count, 'json')
 
 
 def is_degenerate(question: str) -> bool:
@@ -111,16 +118,17 @@ def run(config: ml_collections.ConfigDict, workdir, *, xqg_dir, data_dir, tfds_d
                   'num_shards': config.data.num_corpus_shards}
   if stage.is_done(directory, config=stage_config, inputs=inputs):
     return directory
+  multihost.begin_shards(directory, config=stage_config, inputs=inputs)
   corpus = grain.MapDataset.source(tfds_builders.build_and_load(
       'xor_corpus', data_dir, tfds_dir, 'corpus')).map(tfds_builders.decode_passage)
   num_shards = config.data.num_corpus_shards
   ranges = encode.shard_ranges(len(corpus), num_shards)
   generator = None
-  counts = collections.Counter()
   for shard in multihost.process_shards(num_shards):
     path = directory / shard_file(shard, num_shards)
     if path.exists():
       continue
+    counts = collections.Counter()
     generator = generator or Generator(config, str(epath.Path(xqg_dir) / 'hf'), tokenizer_dir,
                                        devices)
     began = time.perf_counter()
@@ -134,15 +142,20 @@ def run(config: ml_collections.ConfigDict, workdir, *, xqg_dir, data_dir, tfds_d
       counts['questions'] += len(qs)
       counts['empty'] += sum(not q for q in qs)
       counts['degenerate'] += sum(is_degenerate(q) for q in qs)
+    atomic.write_text(directory / _counts_file(shard, num_shards), json.dumps(counts) + '\n')
     augmented.write_augmented(path, (records.AugmentedPassage(
         p.id, p.title, p.text, by_passage[p.id]) for p in passages))
     seconds = time.perf_counter() - began
     logging.info('generate: shard %d/%d, %d questions in %.1f s (%.1f questions/s)',
                  shard + 1, num_shards, len(items) * config.generate.num_queries, seconds,
                  len(items) * config.generate.num_queries / max(seconds, 1e-9))
+  multihost.barrier(f'generated:{directory}')
   if jax.process_index() == 0 and all(
       (directory / shard_file(s, num_shards)).exists() for s in range(num_shards)):
+    counts = collections.Counter()
+    for s in range(num_shards):
+      counts.update(json.loads((directory / _counts_file(s, num_shards)).read_text()))
     stage.run(directory, stage='generate', config=stage_config, inputs=inputs,
               produce=lambda d: ([shard_file(s, num_shards) for s in range(num_shards)],
-                                 {'this_process': dict(counts)}), force=True)
+                                 {'counts': dict(counts)}), force=True)
   return directory

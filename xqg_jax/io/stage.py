@@ -5,13 +5,17 @@ A stage is `produce(directory) -> (outputs, extra)`: it writes each output atomi
 manifest is written last, so an interrupted stage has none and is redone on the next run.
 """
 
+import json
 import time
 from typing import Any, Callable, Mapping
 
 from absl import logging
 from etils import epath
 
+from xqg_jax.io import atomic
 from xqg_jax.io import manifest as manifest_lib
+
+WORK_NAME = 'work.json'  # the settings that shards in a directory were made with
 
 Produce = Callable[[epath.Path], tuple[list[str], Mapping[str, Any]]]
 
@@ -37,6 +41,27 @@ def digest(directory) -> str:
 def is_done(directory, *, config: Mapping[str, Any], inputs: Mapping[str, str]) -> bool:
   """Whether `directory` holds a verified manifest for this config and inputs."""
   return manifest_lib.is_complete(directory, config=config, inputs=inputs)
+
+
+def begin_shards(directory, *, config: Mapping[str, Any], inputs: Mapping[str, str]) -> None:
+  """Prepares `directory` for per-shard resumable work under this config and inputs.
+
+  Shards left by an interrupted run are kept only when `work.json` shows they were made with
+  the same config and inputs; otherwise the directory is emptied first, so a shard from other
+  settings is never taken as done. Call on every process before writing shards (with several
+  processes, process 0 must finish this before the others start: the stage's caller syncs).
+  """
+  directory = epath.Path(directory)
+  work = {'config_digest': manifest_lib.fingerprint(config), 'inputs': dict(inputs)}
+  path = directory / WORK_NAME
+  if path.exists() and json.loads(path.read_text()) == work:
+    return
+  if directory.exists() and any(directory.iterdir()):
+    logging.info('%s: removing shards made with other settings', directory)
+    for child in directory.iterdir():
+      child.rmtree() if child.is_dir() else child.unlink()
+  directory.mkdir(parents=True, exist_ok=True)
+  atomic.write_text(path, json.dumps(work, sort_keys=True) + '\n')
 
 
 def run(directory, *, stage: str, config: Mapping[str, Any], inputs: Mapping[str, str],

@@ -9,6 +9,9 @@ import importlib.util
 import os
 
 import jax
+from jax.experimental import multihost_utils
+
+from xqg_jax.io import stage
 
 # Set by the Cloud TPU runtime on multi-host slices (GKE, multislice).
 _TPU_ENV_VARS = ('TPU_WORKER_HOSTNAMES', 'TPU_PROCESS_ADDRESSES', 'MEGASCALE_COORDINATOR_ADDRESS')
@@ -78,3 +81,16 @@ def process_slice(num_items: int, process_index: int | None = None,
   base, extra = divmod(num_items, count)
   start = index * base + min(index, extra)
   return start, start + base + (index < extra)
+
+
+def begin_shards(directory, *, config, inputs) -> None:
+  """`stage.begin_shards` on process 0, then a barrier so no process writes into a stale dir."""
+  if jax.process_index() == 0:
+    stage.begin_shards(directory, config=config, inputs=inputs)
+  barrier(f'begin_shards:{directory}')
+
+
+def barrier(name: str) -> None:
+  """Waits until every process reaches the barrier `name` (no-op with one process)."""
+  if jax.process_count() > 1:
+    multihost_utils.sync_global_devices(name)

@@ -1,0 +1,154 @@
+"""Folding generated-question embeddings into passage embeddings (DESIGN.md §1).
+
+`p_aug = (1 - alpha) * E_p(p) + alpha * SUM_{L, i} E_q(q_{L,i})` over the chosen languages L
+and the first `num_queries` questions i of each (`reduce='mean'` divides the sum by their
+count). Streamed corpus shard by corpus shard: shard s of the generated-question embeddings
+holds the questions of corpus shard s (`encode_stage.encode_generated`), so memory is bounded
+by one shard. The output is an embedding directory in the layout of `encoders/encode.py`.
+"""
+
+import dataclasses
+import time
+from typing import Sequence
+
+from absl import logging
+from etils import epath
+import jax
+import ml_collections
+import numpy as np
+
+from xqg_jax import languages
+from xqg_jax.augment import generated_questions
+from xqg_jax.encoders import encode
+from xqg_jax.io import atomic
+from xqg_jax.io import stage
+from xqg_jax.parallel import multihost
+
+REDUCTIONS = ('sum', 'mean')
+
+
+@dataclasses.dataclass(frozen=True)
+class FusionConfig:
+  alpha: float
+  reduce: str
+  languages: tuple[str, ...]
+  num_queries: int
+
+  def __post_init__(self):
+    if self.reduce not in REDUCTIONS:
+      raise ValueError(f'augment.reduce must be one of {REDUCTIONS}, got {self.reduce!r}')
+    if not 0.0 <= self.alpha <= 1.0:
+      raise ValueError(f'augment.alpha must be in [0, 1], got {self.alpha}')
+    if self.num_queries < 1:
+      raise ValueError(f'augment.num_queries must be >= 1, got {self.num_queries}')
+    languages.validate(self.languages)
+
+  @classmethod
+  def from_config(cls, augment: ml_collections.ConfigDict) -> 'FusionConfig':
+    return cls(float(augment.alpha), augment.reduce, tuple(augment.languages),
+               int(augment.num_queries))
+
+  @property
+  def name(self) -> str:
+    """A directory name that says what was fused."""
+    return (f'xqg-{self.reduce}-a{self.alpha:g}-n{self.num_queries}-'
+            f'{"".join(self.languages)}')
+
+
+def fuse(passages: np.ndarray, questions: np.ndarray, alpha: float, reduce: str) -> np.ndarray:
+  """`(1 - alpha) * passages + alpha * reduce(questions, axis=1)`: [n, H] from [n, m, H]."""
+  pooled = questions.sum(axis=1, dtype=np.float32)
+  if reduce == 'mean':
+    pooled /= questions.shape[1]
+  return ((1.0 - alpha) * passages + alpha * pooled).astype(np.float32)
+
+
+def check_finite(emb: np.ndarray, ids: Sequence[str], where: str) -> None:
+  """Raises naming the first id whose embedding holds NaN or inf."""
+  bad = ~np.isfinite(emb).all(axis=1)
+  if bad.any():
+    row = int(np.argmax(bad))
+    raise ValueError(f'{where}: embedding of {ids[row]!r} (row {row}) is not finite')
+
+
+def gather_questions(passage_ids: Sequence[str], question_ids: Sequence[str],
+                     question_emb: np.ndarray, fusion: FusionConfig, where: str) -> np.ndarray:
+  """The chosen questions' embeddings per passage, [n, len(languages) * num_queries, H].
+
+  Checks that the questions belong to exactly these passages, in the same order, and that
+  each passage has `num_queries` questions in every chosen language; errors name the first
+  mismatch.
+  """
+  rows: dict[tuple[str, str, int], int] = {}
+  order: list[str] = []
+  for row, qid in enumerate(question_ids):
+    docid, lang, index = generated_questions.parse_question_id(qid)
+    if not order or order[-1] != docid:
+      order.append(docid)
+    rows[(docid, lang, index)] = row
+  for position, (want, got) in enumerate(zip(passage_ids, order)):
+    if want != got:
+      raise ValueError(f'{where}: passage {position} is {want!r} but the generated questions '
+                       f'there belong to {got!r} (passage and question shards do not align)')
+  if len(order) != len(passage_ids):
+    extra = (order[len(passage_ids)] if len(order) > len(passage_ids)
+             else passage_ids[len(order)])
+    raise ValueError(f'{where}: {len(passage_ids)} passages but questions for {len(order)} '
+                     f'(first unmatched: {extra!r})')
+  picks = np.empty((len(passage_ids), len(fusion.languages) * fusion.num_queries), np.int64)
+  for p, docid in enumerate(passage_ids):
+    for l, lang in enumerate(fusion.languages):
+      for i in range(fusion.num_queries):
+        row = rows.get((docid, lang, i))
+        if row is None:
+          raise ValueError(f'{where}: passage {docid!r} has no generated question {i} in '
+                           f'{lang!r} (needs {fusion.num_queries} per language in '
+                           f'{list(fusion.languages)})')
+        picks[p, l * fusion.num_queries + i] = row
+  return question_emb[picks]
+
+
+def fuse_shard(corpus_dir, questions_dir, shard: int,
+               fusion: FusionConfig) -> tuple[np.ndarray, list[str]]:
+  """Shard `shard`'s fused embeddings and passage ids, checked."""
+  p_emb, p_ids = encode.load_shard(corpus_dir, shard)
+  q_emb, q_ids = encode.load_shard(questions_dir, shard)
+  where = f'shard {shard} ({corpus_dir} + {questions_dir})'
+  if p_emb.shape[1] != q_emb.shape[1]:
+    raise ValueError(f'{where}: passage dim {p_emb.shape[1]} != question dim {q_emb.shape[1]}')
+  check_finite(p_emb, p_ids, f'{corpus_dir} shard {shard}')
+  check_finite(q_emb, q_ids, f'{questions_dir} shard {shard}')
+  questions = gather_questions(p_ids, q_ids, q_emb, fusion, where)
+  return fuse(p_emb, questions, fusion.alpha, fusion.reduce), p_ids
+
+
+def fuse_directory(out_dir, *, corpus_dir, questions_dir, fusion: FusionConfig,
+                   inputs: dict) -> epath.Path:
+  """Writes the fused corpus embeddings of every shard to `out_dir`; resumable per shard."""
+  out_dir = epath.Path(out_dir)
+  num_shards = encode.num_shards_of(corpus_dir)
+  if encode.num_shards_of(questions_dir) != num_shards:
+    raise ValueError(f'{corpus_dir} has {num_shards} shards but {questions_dir} has '
+                     f'{encode.num_shards_of(questions_dir)}')
+  stage_config = {**dataclasses.asdict(fusion), 'num_shards': num_shards}
+  if stage.is_done(out_dir, config=stage_config, inputs=inputs):
+    return out_dir
+  multihost.begin_shards(out_dir, config=stage_config, inputs=inputs)
+  for shard in multihost.process_shards(num_shards):
+    ids_path = out_dir / encode.shard_name('ids', shard, num_shards, 'txt')
+    if ids_path.exists():
+      continue
+    began = time.perf_counter()
+    fused, ids = fuse_shard(corpus_dir, questions_dir, shard, fusion)
+    with atomic.atomic_open(out_dir / encode.shard_name('emb', shard, num_shards, 'npy'), 'wb',
+                            encoding=None) as f:
+      np.save(f, fused, allow_pickle=False)
+    atomic.write_text(ids_path, ''.join(f'{i}\n' for i in ids))
+    logging.info('fuse: shard %d/%d, %d passages in %.2f s', shard + 1, num_shards, len(ids),
+                 time.perf_counter() - began)
+  multihost.barrier(f'fused:{out_dir}')
+  if jax.process_index() == 0:
+    encode.finish(out_dir, num_shards, stage_name='fuse', stage_config=stage_config,
+                  inputs=inputs, extra={})
+  return out_dir
+
