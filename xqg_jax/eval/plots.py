@@ -36,9 +36,13 @@ def _finite(value, where: str) -> float:
   return float(value)
 
 
-def _series(rows: Sequence[Mapping], x_key: str, metric: str
+def sweep_series(rows: Sequence[Mapping], x_key: str, metric: str
             ) -> tuple[list[float], dict[str, list[float]]]:
-  """Checked (x values ascending, {language or 'macro': y values}) of a sweep."""
+  """The checked (x values ascending, {language or 'macro': y values}) of a sweep's rows.
+
+  Raises ValueError for no rows, missing keys, repeated x values, rows with other languages,
+  no macro, unknown languages or non-finite values.
+  """
   if not rows:
     raise ValueError(f'the {x_key} sweep has no rows')
   for i, row in enumerate(rows):
@@ -83,7 +87,7 @@ def _lines(xs, ys: Mapping[str, Sequence[float]], xlabel: str, ylabel: str):
 
 def plot_num_queries(rows: Sequence[Mapping], path, metric: str = 'R@2kt') -> None:
   """`metric` against generated queries per language: a line per language and the macro."""
-  xs, ys = _series(rows, 'num_queries', metric)
+  xs, ys = sweep_series(rows, 'num_queries', metric)
   fig, ax = _lines(xs, ys, 'generated queries per language', metric)
   ax.set_xticks(xs)
   _save(fig, path)
@@ -95,7 +99,7 @@ def plot_alpha(rows: Sequence[Mapping], path, metric: str = 'R@2kt') -> None:
   The axis is symmetric-log: linear up to the smallest positive alpha, so that alpha = 0 is
   drawn, and logarithmic above.
   """
-  xs, ys = _series(rows, 'alpha', metric)
+  xs, ys = sweep_series(rows, 'alpha', metric)
   if xs[0] < 0:
     raise ValueError(f'alpha must not be negative, got {xs[0]}')
   fig, ax = _lines(xs, ys, 'alpha', metric)
