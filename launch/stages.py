@@ -19,7 +19,10 @@ from xqg_jax.data.synthetic import benchmark
 from xqg_jax.data.synthetic import generated_quality
 from xqg_jax.encoders import encode_stage
 from xqg_jax.encoders import train_xdr
+from xqg_jax.eval import compare
 from xqg_jax.eval import evaluate_stage
+from xqg_jax.eval import report
+from xqg_jax.eval import sweep
 from xqg_jax.generation import generate_stage
 from xqg_jax.generation import train_xqg
 from xqg_jax.io import atomic
@@ -104,17 +107,73 @@ def _fuse(config, workdir, state: State) -> State:
   return {'fused_dir': str(out)}
 
 
+SYSTEMS = ('xdr', 'xdr_xqg')  # xDR alone, and with the generated questions fused in
+
+
+def _splits(state: State) -> list[str]:
+  return [split for split in ('dev', 'test') if f'queries-{split}' in state['embeddings']]
+
+
 def _evaluate(config, workdir, state: State) -> State:
+  """Index, search and evaluation of both systems on every split, then their comparison."""
   embeddings = state['embeddings']
-  results = {}
-  for split in ('dev', 'test'):
-    if f'queries-{split}' in embeddings:
-      results[split] = evaluate_stage.run(
-          config, workdir, name='xdr', corpus_embeddings=embeddings['corpus'],
+  corpora = {'xdr': embeddings['corpus'], 'xdr_xqg': state['fused_dir']}
+  results, comparisons = {}, {}
+  for split in _splits(state):
+    for system in SYSTEMS:
+      results.setdefault(system, {})[split] = evaluate_stage.run(
+          config, workdir, system=system, corpus_embeddings=corpora[system],
           query_embeddings=embeddings[f'queries-{split}'], data_dir=state['data_dir'],
-          split=split, inputs={'corpus': stage_lib.digest(embeddings['corpus']),
+          split=split, inputs={'corpus': stage_lib.digest(corpora[system]),
                                'queries': stage_lib.digest(embeddings[f'queries-{split}'])})
-  return {'results': {'xdr': results}}
+    comparisons[split] = compare.systems(config, results['xdr'][split],
+                                         results['xdr_xqg'][split])
+  return {'results': results, 'comparisons': comparisons}
+
+
+def _sweep(config, workdir, state: State) -> State:
+  embeddings = state['embeddings']
+  return {'sweeps': {split: sweep.run(config, workdir, corpus_dir=embeddings['corpus'],
+                                      questions_dir=embeddings['generated'],
+                                      query_embeddings=embeddings[f'queries-{split}'],
+                                      data_dir=state['data_dir'], split=split)
+                     for split in _splits(state)}}
+
+
+SYSTEM_NAMES = {'xdr': 'xDR', 'xdr_xqg': 'xDR+xQG'}
+
+
+def _tables(results: dict, split: str) -> dict[str, dict[str, dict]]:
+  """Result tables of one split: R@kt, and the IR metrics when judged."""
+  rkt = {SYSTEM_NAMES[s]: {k: v for k, v in r[split].items()
+                           if k.startswith('R@') or k == 'counted'}
+         for s, r in results.items()}
+  tables = {f'XOR-Retrieve R@kt ({split})': rkt}
+  if all('ir' in r[split] for r in results.values()):
+    tables[f'IR metrics ({split})'] = {SYSTEM_NAMES[s]: r[split]['ir'] for s, r in results.items()}
+  return tables
+
+
+def _report(config, workdir, state: State) -> State:
+  """`workdir/reports/{split}/report.md|json` + plots: xDR vs xDR+xQG, sweeps, ANN recall."""
+  reports = {}
+  for split in _splits(state):
+    ann = {f'{SYSTEM_NAMES[s]} {k}': v for s, r in state['results'].items()
+           for k, v in (r[split]['ann_recall'] or {}).items()}
+    if ann:
+      ann.update({f'scann.{k}': v for k, v in config.index.scann.to_dict().items()})
+    extra = {}
+    if 'generated_quality' in state:
+      extra['Generated questions'] = report.Section(
+          report.generated_quality_table(state['generated_quality']), state['generated_quality'])
+    directory = epath.Path(workdir) / 'reports' / split
+    report.write_report(directory, names=tuple(SYSTEM_NAMES.values()),
+                        results=_tables(state['results'], split),
+                        comparisons=state['comparisons'][split],
+                        sweeps=state['sweeps'][split], ann_recall=ann, extra_sections=extra,
+                        title=f'xqg-jax {config.name}: xDR vs xDR+xQG on {split}')
+    reports[split] = str(directory / report.MARKDOWN_NAME)
+  return {'reports': reports}
 
 
 STAGES: tuple[tuple[str, Callable[..., State]], ...] = (
@@ -127,6 +186,8 @@ STAGES: tuple[tuple[str, Callable[..., State]], ...] = (
     ('encode', _encode),
     ('fuse', _fuse),
     ('evaluate', _evaluate),
+    ('sweep', _sweep),
+    ('report', _report),
 )
 
 

@@ -177,3 +177,14 @@ def write_report(directory, *, names: Sequence[str] = ('A', 'B'),
   atomic.write_text(directory / MARKDOWN_NAME, '\n'.join(parts))
   atomic.write_text(directory / JSON_NAME, text)
   return document['plots'] + [MARKDOWN_NAME, JSON_NAME]
+
+
+def generated_quality_table(quality: Mapping[str, Mapping[str, Any]]) -> str:
+  """Generated-question quality per language (`synthetic.generated_quality.compute`)."""
+  rows = ['Share of letters in the language\'s script; share of questions naming the '
+          'passage\'s entity; share answerable from the passage.\n',
+          '| lang | questions | own script | names entity | answerable |',
+          '|---|---|---|---|---|']
+  rows += [f'| {lang} | {q["questions"]} | {q["own_script_letter_share"]:.3f} | '
+           f'{q["names_entity"]:.3f} | {q["answerable"]:.3f} |' for lang, q in quality.items()]
+  return '\n'.join(rows) + '\n'

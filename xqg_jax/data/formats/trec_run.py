@@ -30,7 +30,8 @@ def _parse(text: str) -> records.RunEntry:
   return records.RunEntry(row['query_id'], row['docid'], row['rank'], row['score'], row['tag'])
 
 
-def _ranked(hits: Sequence[tuple[str, float]]) -> list[tuple[str, float]]:
+def ranked(hits: Sequence[tuple[str, float]]) -> list[tuple[str, float]]:
+  """`hits` in run order: score descending, ties by docid (trec_eval's order)."""
   return sorted(hits, key=lambda hit: (-hit[1], hit[0]))
 
 
@@ -55,7 +56,7 @@ def read_run(path, policy: errors.BadRecordPolicy | None = None) -> Run:
   run: Run = {}
   for entry in read_run_entries(path, policy):
     run.setdefault(entry.query_id, []).append((entry.docid, entry.score))
-  return {query_id: _ranked(hits) for query_id, hits in run.items()}
+  return {query_id: ranked(hits) for query_id, hits in run.items()}
 
 
 def write_run(path, run: Mapping[str, Sequence[tuple[str, float]]], tag: str,
@@ -64,7 +65,7 @@ def write_run(path, run: Mapping[str, Sequence[tuple[str, float]]], tag: str,
   count = 0
   with atomic.atomic_open(path, 'w') as f:
     for query_id in sorted(run):
-      for rank, (docid, score) in enumerate(_ranked(run[query_id])[:hits], start=1):
-        f.write(fields.join_tokens(query_id, 'Q0', docid, str(rank), f'{score:.6f}', tag))
+      for rank, (docid, score) in enumerate(ranked(run[query_id])[:hits], start=1):
+        f.write(fields.join_tokens(query_id, 'Q0', docid, str(rank), format(score, '.9g'), tag))
         count += 1
   return count

@@ -1,0 +1,94 @@
+"""The evaluation end of the pipeline on the small config: index, search, runs, metrics, sweeps."""
+
+import json
+
+import numpy as np
+import pytest
+
+from launch import stages
+from xqg_jax.data.formats import trec_run
+from xqg_jax.data.formats import xor_run
+from xqg_jax.eval import evaluate_stage
+from xqg_jax.eval import xor_retrieve
+
+
+@pytest.fixture(scope='module')
+def evaluated(prepared, tmp_path_factory):
+  """(config, workdir, state) after the sweep stage of the small config."""
+  config, _, state = prepared
+  config = config.copy_and_resolve_references()
+  config.augment.languages = ('ja', 'km')
+  config.augment.num_queries = 2
+  config.eval.sweep_alphas = (0.0, 0.5)
+  config.eval.sweep_num_queries = (1, 2)
+  config.eval.permutations = 200
+  workdir = tmp_path_factory.mktemp('evaluated')
+  state = dict(state)
+  for name, fn in stages.STAGES[stages.names().index('train_xdr'):]:
+    state.update(fn(config, workdir, state))
+  return config, workdir, state
+
+
+def test_runs_and_results_agree(evaluated):
+  config, workdir, state = evaluated
+  queries, texts, _ = evaluate_stage.read_inputs(config, state['data_dir'], 'dev')
+  for system in stages.SYSTEMS:
+    directory = workdir / 'eval' / system / 'dev'
+    results = state['results'][system]['dev']
+    run = trec_run.read_run(directory / 'run.trec')
+    assert set(run) == {q.id for q in queries}
+    assert all(len(hits) == min(config.index.hits, len(texts)) for hits in run.values())
+    ranking = {qid: [d for d, _ in hits] for qid, hits in run.items()}
+    expected = xor_retrieve.evaluate(ranking, queries, texts)
+    for metric in ('R@2kt', 'R@5kt'):
+      assert results[metric] == pytest.approx(expected[metric])
+    entries = xor_run.read_xor_run(directory / 'xor_run.json')
+    assert [e.id for e in entries] == [q.id for q in queries]
+    assert entries[0].ctxs == tuple(texts[d] for d in ranking[entries[0].id])
+    assert set(results['ir']) >= {'R@100', 'RR@10', 'nDCG@10', 'counted'}
+    assert 0.0 <= results['ir']['R@100']['macro'] <= 1.0
+    assert results['index_kind'] == 'scann'
+    assert 0.95 <= results['ann_recall'][f'recall@{config.index.hits}'] <= 1.0
+
+
+def test_comparison_pairs_the_same_queries(evaluated):
+  _, _, state = evaluated
+  comparison = state['comparisons']['dev']
+  assert set(comparison) >= {'R@2kt', 'R@5kt', 'R@100', 'RR@10', 'nDCG@10'}
+  a, b = (state['results'][s]['dev'] for s in stages.SYSTEMS)
+  r2 = comparison['R@2kt']
+  for lang, entry in r2['languages'].items():
+    assert entry['a'] == pytest.approx(a['R@2kt'][lang])
+    assert entry['b'] == pytest.approx(b['R@2kt'][lang])
+    assert 0.0 <= entry['permutation_p'] <= 1.0
+  assert r2['macro']['delta'] == pytest.approx(b['R@2kt']['macro'] - a['R@2kt']['macro'])
+
+
+def test_sweep_alpha_zero_is_xdr_alone(evaluated):
+  config, workdir, state = evaluated
+  sweep = state['sweeps']['dev']
+  assert [row['alpha'] for row in sweep['alpha']] == [0.0, 0.5]
+  assert [row['num_queries'] for row in sweep['num_queries']] == [1, 2]
+  exact = evaluate_stage.exact_config(config)
+  found = evaluate_stage.search(exact, state['embeddings']['corpus'],
+                                state['embeddings']['corpus'], state['embeddings']['queries-dev'])
+  queries, texts, _ = evaluate_stage.read_inputs(config, state['data_dir'], 'dev')
+  results, _, _ = evaluate_stage.score(exact, dict(zip(found['qids'], found['docids'])), queries,
+                                       texts, None)
+  assert sweep['alpha'][0]['R@2kt'] == pytest.approx(results['R@2kt'])
+  assert json.loads((workdir / 'sweep' / 'dev' / 'sweep.json').read_text()) == sweep
+  assert np.isfinite([row['R@2kt']['macro'] for grid in sweep.values() for row in grid]).all()
+
+
+def test_report_has_both_systems_significance_and_sweeps(evaluated):
+  _, workdir, state = evaluated
+  for split in ('dev', 'test'):
+    directory = workdir / 'reports' / split
+    assert state['reports'][split] == str(directory / 'report.md')
+    text = (directory / 'report.md').read_text()
+    for needle in ('xDR+xQG vs xDR: R@2kt', 'nDCG@10', 'against alpha', 'Generated questions'):
+      assert needle in text, needle
+    document = json.loads((directory / 'report.json').read_text())
+    assert document['comparisons']['R@2kt'] == state['comparisons'][split]['R@2kt']
+    for name in document['plots']:
+      assert (directory / name).read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
