@@ -92,3 +92,20 @@ def test_report_has_both_systems_significance_and_sweeps(evaluated):
     assert document['comparisons']['R@2kt'] == state['comparisons'][split]['R@2kt']
     for name in document['plots']:
       assert (directory / name).read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+
+def test_adhoc_query_embedding_equals_the_encoded_split(evaluated):
+  """`launch/search.py`'s path (embed_texts) agrees with the encode stage on dev queries."""
+  from xqg_jax.data import tokenizers  # pylint: disable=g-import-not-at-top
+  from xqg_jax.encoders import encode  # pylint: disable=g-import-not-at-top
+  from xqg_jax.encoders import encode_stage  # pylint: disable=g-import-not-at-top
+  config, _, state = evaluated
+  queries, _, _ = evaluate_stage.read_inputs(config, state['data_dir'], 'dev')
+  stored, qids = encode.load(state['embeddings']['queries-dev'])
+  row = {qid: i for i, qid in enumerate(qids)}
+  encoder = encode_stage.load_encoder(config, state['xdr_dir'])
+  tokenizer = tokenizers.load_tokenizer(state['encoder_tokenizer'])
+  picked = queries[:5]
+  emb = encoder.embed_texts(tokenizer, [q.question for q in picked],
+                            max_len=config.data.q_max_len, batch_size=4)
+  np.testing.assert_allclose(emb, stored[[row[q.id] for q in picked]], atol=1e-5)

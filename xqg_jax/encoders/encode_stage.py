@@ -6,12 +6,14 @@ off-the-shelf mBERT/XLM-R directory for zero-shot runs) and writes
 """
 
 import dataclasses
+from typing import Sequence
 
 from etils import epath
 from flax import linen as nn
 import grain
 import jax
 import ml_collections
+import numpy as np
 
 from xqg_jax.augment import generated_questions
 from xqg_jax.data import pipeline
@@ -40,6 +42,19 @@ class Encoder:
 
   def embed_fn(self, method: str):
     return lambda params, batch: self.model.apply({'params': params}, batch, method=method)
+
+  def embed_texts(self, tokenizer, texts: Sequence[str], *, max_len: int,
+                  method: str = 'encode_query', batch_size: int = 64) -> np.ndarray:
+    """[len(texts), H] float32 embeddings of a few texts, on this process's default device."""
+    tokenize = pipeline.Tokenize(tokenizer, max_len)
+    jitted = jax.jit(self.embed_fn(method))
+    out = []
+    for start in range(0, len(texts), batch_size):
+      chunk = list(texts[start:start + batch_size])
+      arrays, _ = tokenize(chunk + [''] * (batch_size - len(chunk)), max_len)
+      out.append(np.asarray(jitted(self.params, arrays))[:len(chunk)])
+    return np.concatenate(out) if out else np.zeros((0, self.model.encoder.hidden_size),
+                                                    np.float32)
 
 
 def load_encoder(config: ml_collections.ConfigDict, xdr_dir) -> Encoder:
