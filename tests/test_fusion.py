@@ -203,3 +203,11 @@ def test_generated_questions_encode_per_corpus_shard(prepared, tmp_path):
   alpha = config.augment.alpha
   np.testing.assert_allclose(fused, (1 - alpha) * p_emb + alpha * q_emb[picks].sum(1),
                              rtol=1e-5, atol=1e-6)
+
+
+def test_duplicate_questions_are_errors(tmp_path):
+  _, _, corpus, questions = _corpus_and_questions(tmp_path / 'src')
+  emb, ids = questions[0]
+  questions[0] = (emb, ids[:1] + ids[:-1])  # The first question twice, the last one gone.
+  with pytest.raises(ValueError, match="'doc0' has 2 copies of generated question 0 in 'ar'"):
+    _fuse(tmp_path, corpus, questions)

@@ -55,11 +55,17 @@ class FusionConfig:
             f'{"".join(self.languages)}')
 
 
-def fuse(passages: np.ndarray, questions: np.ndarray, alpha: float, reduce: str) -> np.ndarray:
-  """`(1 - alpha) * passages + alpha * reduce(questions, axis=1)`: [n, H] from [n, m, H]."""
-  pooled = questions.sum(axis=1, dtype=np.float32)
+def fuse(passages: np.ndarray, question_emb: np.ndarray, picks: np.ndarray, alpha: float,
+         reduce: str) -> np.ndarray:
+  """`(1 - alpha) * passages + alpha * reduce_j(question_emb[picks[:, j]])`: [n, H].
+
+  Gathers one column of `picks` at a time, so memory stays at a few [n, H] arrays.
+  """
+  pooled = np.zeros(passages.shape, np.float32)
+  for column in picks.T:
+    pooled += question_emb[column]
   if reduce == 'mean':
-    pooled /= questions.shape[1]
+    pooled /= picks.shape[1]
   return ((1.0 - alpha) * passages + alpha * pooled).astype(np.float32)
 
 
@@ -71,21 +77,19 @@ def check_finite(emb: np.ndarray, ids: Sequence[str], where: str) -> None:
     raise ValueError(f'{where}: embedding of {ids[row]!r} (row {row}) is not finite')
 
 
-def gather_questions(passage_ids: Sequence[str], question_ids: Sequence[str],
-                     question_emb: np.ndarray, fusion: FusionConfig, where: str) -> np.ndarray:
-  """The chosen questions' embeddings per passage, [n, len(languages) * num_queries, H].
+def question_picks(passage_ids: Sequence[str], question_ids: Sequence[str],
+                   fusion: FusionConfig, where: str) -> np.ndarray:
+  """Rows of the chosen questions per passage, [n, len(languages) * num_queries].
 
   Checks that the questions belong to exactly these passages, in the same order, and that
   each passage has `num_queries` questions in every chosen language; errors name the first
-  mismatch.
+  mismatch. Vectorised: one Python pass splits the ids, the rest is NumPy.
   """
-  rows: dict[tuple[str, str, int], int] = {}
-  order: list[str] = []
-  for row, qid in enumerate(question_ids):
-    docid, lang, index = generated_questions.parse_question_id(qid)
-    if not order or order[-1] != docid:
-      order.append(docid)
-    rows[(docid, lang, index)] = row
+  parts = [generated_questions.parse_question_id(qid) for qid in question_ids]
+  docs = np.array([p[0] for p in parts], dtype=object)
+  change = np.ones(len(docs), bool)
+  change[1:] = docs[1:] != docs[:-1]
+  order = docs[change]
   for position, (want, got) in enumerate(zip(passage_ids, order)):
     if want != got:
       raise ValueError(f'{where}: passage {position} is {want!r} but the generated questions '
@@ -95,17 +99,25 @@ def gather_questions(passage_ids: Sequence[str], question_ids: Sequence[str],
              else passage_ids[len(order)])
     raise ValueError(f'{where}: {len(passage_ids)} passages but questions for {len(order)} '
                      f'(first unmatched: {extra!r})')
-  picks = np.empty((len(passage_ids), len(fusion.languages) * fusion.num_queries), np.int64)
-  for p, docid in enumerate(passage_ids):
-    for l, lang in enumerate(fusion.languages):
-      for i in range(fusion.num_queries):
-        row = rows.get((docid, lang, i))
-        if row is None:
-          raise ValueError(f'{where}: passage {docid!r} has no generated question {i} in '
-                           f'{lang!r} (needs {fusion.num_queries} per language in '
-                           f'{list(fusion.languages)})')
-        picks[p, l * fusion.num_queries + i] = row
-  return question_emb[picks]
+  num_langs, n = len(fusion.languages), fusion.num_queries
+  lang_index = {lang: l for l, lang in enumerate(fusion.languages)}
+  passage = np.cumsum(change) - 1
+  lang = np.array([lang_index.get(p[1], -1) for p in parts], np.int64)
+  index = np.array([p[2] for p in parts], np.int64)
+  chosen = (lang >= 0) & (index < n)
+  slots = (passage * num_langs + lang) * n + index
+  counts = np.bincount(slots[chosen], minlength=len(passage_ids) * num_langs * n)
+  if (counts != 1).any():
+    slot = int(np.argmax(counts != 1))
+    p, rest = divmod(slot, num_langs * n)
+    l, i = divmod(rest, n)
+    problem = 'no' if counts[slot] == 0 else f'{counts[slot]} copies of'
+    raise ValueError(f'{where}: passage {passage_ids[p]!r} has {problem} generated question {i} '
+                     f'in {fusion.languages[l]!r} (needs {n} per language in '
+                     f'{list(fusion.languages)})')
+  picks = np.empty(len(passage_ids) * num_langs * n, np.int64)
+  picks[slots[chosen]] = np.flatnonzero(chosen)
+  return picks.reshape(len(passage_ids), num_langs * n)
 
 
 def fuse_shard(corpus_dir, questions_dir, shard: int,
@@ -118,8 +130,8 @@ def fuse_shard(corpus_dir, questions_dir, shard: int,
     raise ValueError(f'{where}: passage dim {p_emb.shape[1]} != question dim {q_emb.shape[1]}')
   check_finite(p_emb, p_ids, f'{corpus_dir} shard {shard}')
   check_finite(q_emb, q_ids, f'{questions_dir} shard {shard}')
-  questions = gather_questions(p_ids, q_ids, q_emb, fusion, where)
-  return fuse(p_emb, questions, fusion.alpha, fusion.reduce), p_ids
+  picks = question_picks(p_ids, q_ids, fusion, where)
+  return fuse(p_emb, q_emb, picks, fusion.alpha, fusion.reduce), p_ids
 
 
 def fuse_directory(out_dir, *, corpus_dir, questions_dir, fusion: FusionConfig,
