@@ -1,0 +1,201 @@
+"""Paraphrase attacks: a query replaced by a meaning-preserving rewrite.
+
+Unit: 'word' = a whitespace-separated token (punctuation stays attached to its word; a query
+written without spaces, as real Japanese is, counts as one word). `edits` is the word-level
+Levenshtein distance between query and paraphrase (a moved word costs 2: delete + insert);
+`budget` is the largest distance allowed, and rewrites over it are skipped. With `budget=None`
+nothing is skipped and each query records the largest possible distance, max(words of the
+query, words of the rewrite), as its budget. A rewrite with distance 0 (the query itself, or a
+whitespace change) is no paraphrase.
+
+Two sources:
+- `KnownParaphrase`: a paraphrase JSONL (`data.formats.paraphrases`): the synthetic
+  benchmark's known surface forms (`{data_dir}/paraphrases/{split}.jsonl`) or a user's file.
+  One acceptable paraphrase per query is picked uniformly with randomness from
+  (seed, attack name, query id).
+- `ModelParaphraser`: a seq2seq paraphraser in HF T5 / mT5 format, run through our Flax T5 and
+  KV-cached decoder (`generate_stage.Generator` loads and shards it). The input is
+  `prompt.format(query=...)` (default `paraphrase: {query}`); sample r of a query draws from
+  (seed, attack name, query id, r), so outputs do not depend on batching. The first of the
+  `num_return_sequences` outputs that is non-empty, changed and within budget is taken.
+"""
+
+from typing import Mapping, Sequence
+
+from flax import linen as nn
+import jax
+import ml_collections
+import numpy as np
+
+from xqg_jax import randomness
+from xqg_jax.data import records
+from xqg_jax.data.formats import paraphrases as paraphrases_format
+from xqg_jax.generation import decoding
+from xqg_jax.generation import generate_stage
+from xqg_jax.parallel import partitioning
+from xqg_jax.robustness import attack
+
+UNIT = 'word'
+DEFAULT_PROMPT = 'paraphrase: {query}'
+
+
+def word_distance(a: str, b: str) -> int:
+  """Levenshtein distance between the whitespace tokens of `a` and `b`."""
+  x, y = a.split(), b.split()
+  previous = list(range(len(y) + 1))
+  for i, word in enumerate(x, 1):
+    current = [i]
+    for j, other in enumerate(y, 1):
+      current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (word != other)))
+    previous = current
+  return previous[-1]
+
+
+def _acceptable(query: records.Query, rewrites: Sequence[str], budget: int | None
+                ) -> tuple[list[tuple[str, int]], str]:
+  """Distinct rewrites that change the query within budget with their distances, else a reason."""
+  changed = {}
+  for text in rewrites:
+    text = text.strip()
+    distance = word_distance(query.question, text)
+    if text and distance:
+      changed.setdefault(text, distance)
+  within = [(t, d) for t, d in changed.items() if budget is None or d <= budget]
+  if within:
+    return within, ''
+  if not changed:
+    return [], f'none of its {len(rewrites)} rewrites changes a word (empty or the query itself)'
+  return [], (f'all {len(changed)} changed rewrites exceed the budget of {budget} words '
+              f'(closest: {min(changed.values())})')
+
+
+def _result(query: records.Query, choice: tuple[str, int] | None, budget: int | None,
+            reason: str) -> attack.AttackedQuery:
+  length = len(query.question.split())
+  if choice is None:
+    return attack.unattacked(query, reason=reason, unit=UNIT, length=length,
+                             budget=length if budget is None else budget)
+  text, distance = choice
+  limit = max(length, len(text.split())) if budget is None else budget
+  return attack.AttackedQuery(query.id, query.lang, query.question, text, distance, length,
+                              limit, UNIT)
+
+
+def _check_budget(budget):
+  if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int)
+                             or budget < 1):
+    raise ValueError(f'paraphrase budget must be an integer >= 1 (words) or None, got {budget!r}')
+
+
+def read_table(path) -> dict[str, paraphrases_format.Paraphrases]:
+  """{query id: its row} of a paraphrase JSONL; bad lines raise naming file and line."""
+  return {row.id: row for row in paraphrases_format.read_paraphrases(path)}
+
+
+class KnownParaphrase:
+  """Replaces each query with one of its listed paraphrases."""
+
+  def __init__(self, table: Mapping[str, paraphrases_format.Paraphrases], *, seed: int,
+               budget: int | None = None, source: str = 'the paraphrase table',
+               name: str = 'paraphrase'):
+    _check_budget(budget)
+    self.table, self.seed, self.budget, self.source, self.name = table, seed, budget, source, name
+
+  @classmethod
+  def from_file(cls, path, **kwargs) -> 'KnownParaphrase':
+    return cls(read_table(path), source=str(path), **kwargs)
+
+  def _attack(self, query: records.Query) -> attack.AttackedQuery:
+    row = self.table.get(query.id)
+    if row is None:
+      return _result(query, None, self.budget, f'no paraphrases of this query in {self.source}')
+    if row.lang != query.lang:
+      raise ValueError(f'{self.source}: query {query.id!r} is {query.lang!r} but its '
+                       f'paraphrases are {row.lang!r}')
+    choices, reason = _acceptable(query, row.paraphrases, self.budget)
+    if not choices:
+      return _result(query, None, self.budget, reason)
+    rng = randomness.numpy_rng(self.seed, self.name, query.id)
+    return _result(query, choices[rng.integers(len(choices))], self.budget, '')
+
+  def __call__(self, queries: Sequence[records.Query]) -> list[attack.AttackedQuery]:
+    return [self._attack(q) for q in queries]
+
+
+def load_generator(config: ml_collections.ConfigDict, model_dir: str, tokenizer_dir: str, *,
+                   seed: int, sampling: decoding.SamplingConfig, batch_size: int,
+                   input_max_len: int, devices=None) -> generate_stage.Generator:
+  """A `Generator` for `model_dir` on the run's mesh and dtype (`config.mesh`, `config.xqg`),
+  with the paraphraser's own decoding settings in place of `config.generate`'s."""
+  config = config.copy_and_resolve_references()
+  config.xqg.input_max_len = input_max_len
+  g = config.generate
+  g.seed, g.batch_size = seed, batch_size
+  g.max_new_tokens, g.num_queries = sampling.max_new_tokens, sampling.num_return_sequences
+  g.do_sample, g.temperature = sampling.do_sample, sampling.temperature
+  g.top_k, g.top_p = sampling.top_k, sampling.top_p
+  return generate_stage.Generator(config, model_dir, tokenizer_dir, devices)
+
+
+def generate_texts(generator: generate_stage.Generator, prompts: Sequence[str],
+                   key_items: Sequence[Sequence[str | int]]
+                   ) -> tuple[list[list[str]], np.ndarray]:
+  """Decoded outputs per prompt (`generator.sampling`), and which prompts were truncated.
+
+  `key_items[i]` names prompt i's randomness (`decoding.item_keys`). The batch loop of
+  `Generator.questions`, for prompts of any template.
+  """
+  out, truncated = [], np.zeros(len(prompts), bool)
+  size = generator.batch_size
+  for start in range(0, len(prompts), size):
+    stop = min(start + size, len(prompts))
+    pad = [stop - 1] * (size - (stop - start))  # static shapes
+    rows = list(range(start, stop)) + pad
+    arrays, cut = generator.tokenize([prompts[i] for i in rows])
+    truncated[start:stop] = cut[:stop - start]
+    batch = partitioning.shard_host_batch(
+        {'input_ids': arrays['input_ids'], 'attention_mask': arrays['attention_mask'],
+         'keys': decoding.item_keys([key_items[i] for i in rows])},
+        generator.mesh, generator.rules)
+    with jax.set_mesh(generator.mesh), nn.logical_axis_rules(generator.rules):
+      generated = decoding.generate(generator.cfg, generator.params, batch['input_ids'],
+                                    batch['attention_mask'], batch['keys'],
+                                    generator.sampling, seed=generator.seed)
+    for row in np.asarray(generated.tokens)[:stop - start]:
+      out.append([t.strip() for t in generator.tokenizer.batch_decode(
+          row, skip_special_tokens=True)])
+  return out, truncated
+
+
+class ModelParaphraser:
+  """Replaces each query with a seq2seq model's rewrite of it."""
+
+  def __init__(self, generator: generate_stage.Generator, *, prompt: str = DEFAULT_PROMPT,
+               budget: int | None = None, name: str = 'paraphrase_model'):
+    _check_budget(budget)
+    try:
+      probe = prompt.format(query='\0')
+    except (KeyError, IndexError, ValueError) as e:
+      raise ValueError(f'paraphrase prompt {prompt!r} must hold {{query}} and no other '
+                       f'field ({e!r})') from None
+    if '\0' not in probe:
+      raise ValueError(f'paraphrase prompt {prompt!r} must hold {{query}}')
+    self.generator, self.prompt, self.budget, self.name = generator, prompt, budget, name
+
+  def __call__(self, queries: Sequence[records.Query]) -> list[attack.AttackedQuery]:
+    if not queries:
+      return []
+    outputs, truncated = generate_texts(
+        self.generator, [self.prompt.format(query=q.question) for q in queries],
+        [(self.name, q.id) for q in queries])
+    rows = []
+    for query, rewrites, cut in zip(queries, outputs, truncated):
+      if cut:
+        rows.append(_result(query, None, self.budget,
+                            f'the prompt is longer than {self.generator.tokenize.max_len} '
+                            'tokens (input_max_len): the model would not see the whole query'))
+        continue
+      choices, reason = _acceptable(query, rewrites, self.budget)
+      rows.append(_result(query, choices[0] if choices else None, self.budget,
+                          'the model: ' + reason if reason else ''))
+    return rows
