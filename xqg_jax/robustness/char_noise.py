@@ -34,8 +34,8 @@ possible, then a site uniformly). Each char and each gap between chars is edited
 and never a char together with a gap beside it (no insertion next to a deletion, say), so
 `edits`, the optimal-string-alignment distance (Levenshtein plus adjacent swaps, 1 each) in code
 points between the original and the attacked text, is at most the number of operations; draws
-that cancel out ("aab": delete the first a, insert an a before the b) are redrawn. Randomness: (seed,
-attack name, query id).
+that cancel out ("aab": delete the first a, insert an a before the b) are redrawn.
+Randomness: (seed, attack name, query id).
 """
 
 import functools

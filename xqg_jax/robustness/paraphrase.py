@@ -96,21 +96,21 @@ class KnownParaphrase:
   """Replaces each query with one of its listed paraphrases."""
 
   def __init__(self, table: Mapping[str, paraphrases_format.Paraphrases], *, seed: int,
-               budget: int | None = None, source: str = 'the paraphrase table',
+               budget: int | None = None, origin: str = 'the paraphrase table',
                name: str = 'paraphrase'):
     _check_budget(budget)
-    self.table, self.seed, self.budget, self.source, self.name = table, seed, budget, source, name
+    self.table, self.seed, self.budget, self.origin, self.name = table, seed, budget, origin, name
 
   @classmethod
   def from_file(cls, path, **kwargs) -> 'KnownParaphrase':
-    return cls(read_table(path), source=str(path), **kwargs)
+    return cls(read_table(path), origin=str(path), **kwargs)
 
   def _attack(self, query: records.Query) -> attack.AttackedQuery:
     row = self.table.get(query.id)
     if row is None:
-      return _result(query, None, self.budget, f'no paraphrases of this query in {self.source}')
+      return _result(query, None, self.budget, f'no paraphrases of this query in {self.origin}')
     if row.lang != query.lang:
-      raise ValueError(f'{self.source}: query {query.id!r} is {query.lang!r} but its '
+      raise ValueError(f'{self.origin}: query {query.id!r} is {query.lang!r} but its '
                        f'paraphrases are {row.lang!r}')
     choices, reason = _acceptable(query, row.paraphrases, self.budget)
     if not choices:
