@@ -310,11 +310,14 @@ def test_model_paraphraser_end_to_end(tmp_path, data_dir, queries):
 
 
 @pytest.mark.parametrize('spec, match', [
-    ({'kind': 'typo'}, 'known: char_noise, code_switch, paraphrase, hotflip'),
+    ({'kind': 'typo'}, 'known: char_noise, code_switch, paraphrase, hotflip, random_edits'),
     ({'kind': 'char_noise', 'budget': 1, 'size': 3}, r"unknown settings \['size'\]"),
     ({'kind': 'code_switch'}, r"missing settings \['budget'\]"),
     ({'kind': 'paraphrase', 'source': 'web'}, 'source must be one of'),
-    ({'kind': 'paraphrase', 'source': 'file'}, r"missing settings \['path'\]"),
+    ({'kind': 'paraphrase'}, r"missing settings \['source'\]"),
+    ({'kind': 'paraphrase', 'source': 'file', 'path': ''}, "source 'file' needs a path"),
+    ({'kind': 'paraphrase', 'source': 'benchmark', 'top_k': 5},
+     r"source 'benchmark' does not use settings \['top_k'\]"),
     ({'kind': 'paraphrase', 'source': 'benchmark'}, 'needs data_dir'),
     ({'kind': 'char_noise'}, 'exactly one of budget and rate'),
 ])
@@ -329,5 +332,11 @@ def test_registry_builds_named_attacks(data_dir, queries):
   assert noise.name == 'swaps' and noise.operations == ('swap',)
   assert noise(queries[:4]) == char_noise.CharNoise(seed=3, budget=2, operations=['swap'],
                                                     name='swaps')(queries[:4])
-  switch = registry.build({'kind': 'code_switch', 'budget': 1}, seed=0, data_dir=data_dir)
+  switch = registry.build({'kind': 'code_switch', 'budget': 1, 'lexicon_dir': ''}, seed=0,
+                          data_dir=data_dir)
   assert switch.name == 'code_switch' and all(r.edits == 1 for r in switch(queries[:4]))
+  # One config entry may hold every source's settings at their defaults.
+  spec = {'kind': 'paraphrase', 'source': 'benchmark', 'budget': 8, 'path': '',
+          'prompt': paraphrase.DEFAULT_PROMPT, 'do_sample': False}
+  rows = registry.build(spec, seed=0, data_dir=data_dir, split='train')(queries[:4])
+  assert all(r.budget == 8 and r.attacked is not None for r in rows)

@@ -5,12 +5,14 @@
   {'kind': 'paraphrase', 'source': 'benchmark'}  {data_dir}/paraphrases/{split}.jsonl
   {'kind': 'paraphrase', 'source': 'file', 'path': 'my_paraphrases.jsonl'}
   {'kind': 'paraphrase', 'source': 'model', 'path': 'hf_mt5_dir', 'prompt': 'paraphrase: {query}'}
-  {'kind': 'hotflip', ...}                       white-box, `robustness.hotflip.HotFlip`
+  {'kind': 'hotflip', 'budget': 2}               white-box, `robustness.hotflip.HotFlip`
+  {'kind': 'random_edits', 'budget': 2}          its baseline, `hotflip.RandomEdits`
 
-Settings and their defaults are listed in `SETTINGS`; an unknown kind or setting is an error
-naming the known ones. `name` (default: the kind) names the attack and keys its randomness.
-Keyword arguments in `**extra` (e.g. the model and encoder objects of the white-box attack)
-are passed through to the attack's constructor.
+The black-box settings and their defaults are listed in `SETTINGS`; an unknown kind or setting
+is an error naming the known ones. `name` (default: the kind) names a black-box attack and keys
+its randomness. The white-box kinds get their spec settings as keyword arguments, and every
+kind gets the keyword arguments in `build`'s `**extra` (e.g. the white-box attacks' encoder,
+tokenizer, corpus embeddings and gold rows), passed through to its constructor.
 """
 
 from typing import Any, Mapping
@@ -25,32 +27,33 @@ from xqg_jax.robustness import code_switch
 from xqg_jax.robustness import paraphrase
 
 REQUIRED = object()
-_MODEL = {'path': REQUIRED, 'tokenizer': None, 'prompt': paraphrase.DEFAULT_PROMPT,
-          'num_return_sequences': 1, 'do_sample': False, 'temperature': 1.0, 'top_k': 0,
-          'top_p': 1.0, 'max_new_tokens': 64, 'batch_size': 32, 'input_max_len': 64}
-# Per kind (and paraphrase source): setting -> default (REQUIRED: no default).
+_MODEL = {'tokenizer': '', 'prompt': paraphrase.DEFAULT_PROMPT, 'num_return_sequences': 1,
+          'do_sample': False, 'temperature': 1.0, 'top_k': 0, 'top_p': 1.0,
+          'max_new_tokens': 64, 'batch_size': 32, 'input_max_len': 64}
+# Per kind: setting -> default (REQUIRED: no default).
 SETTINGS: dict[str, dict[str, Any]] = {
     'char_noise': {'budget': None, 'rate': None, 'operations': char_noise.OPERATIONS},
-    'code_switch': {'budget': REQUIRED, 'lexicon_dir': None},
-    'paraphrase/benchmark': {'budget': None},
-    'paraphrase/file': {'budget': None, 'path': REQUIRED},
-    'paraphrase/model': {'budget': None, **_MODEL},
+    'code_switch': {'budget': REQUIRED, 'lexicon_dir': ''},
+    'paraphrase': {'source': REQUIRED, 'budget': None, 'path': '', **_MODEL},
 }
-SOURCES = ('benchmark', 'file', 'model')
-KINDS = ('char_noise', 'code_switch', 'paraphrase', 'hotflip')
+# The paraphrase settings each source reads; the others must keep their defaults (or be
+# empty), so that one config entry can hold them all and switch source by a flag.
+SOURCES = {'benchmark': ('budget',), 'file': ('budget', 'path'),
+           'model': ('budget', 'path', *_MODEL)}
+KINDS = ('char_noise', 'code_switch', 'paraphrase', 'hotflip', 'random_edits')
 
 
-def _settings(spec: Mapping[str, Any], table: str) -> dict[str, Any]:
-  """`spec` (less kind / source) over the defaults of `SETTINGS[table]`."""
-  given = {k: v for k, v in spec.items() if k not in ('kind', 'source')}
-  defaults = SETTINGS[table]
+def _settings(spec: Mapping[str, Any], kind: str) -> dict[str, Any]:
+  """`spec` (less kind) over the defaults of `SETTINGS[kind]`."""
+  given = {k: v for k, v in spec.items() if k != 'kind'}
+  defaults = SETTINGS[kind]
   unknown = sorted(set(given) - set(defaults))
   if unknown:
-    raise ValueError(f'attack {table}: unknown settings {unknown}; known: {sorted(defaults)}')
+    raise ValueError(f'attack {kind}: unknown settings {unknown}; known: {sorted(defaults)}')
   out = {**defaults, **given}
   missing = sorted(k for k, v in out.items() if v is REQUIRED)
   if missing:
-    raise ValueError(f'attack {table}: missing settings {missing}')
+    raise ValueError(f'attack {kind}: missing settings {missing}')
   return out
 
 
@@ -61,10 +64,17 @@ def _need(value, what: str, kind: str):
 
 
 def _paraphrase(spec, *, seed, data_dir, split, name, config, **extra) -> attack.Attack:
-  source = spec.get('source')
+  s = _settings(spec, 'paraphrase')
+  source = s['source']
   if source not in SOURCES:
-    raise ValueError(f'attack paraphrase: source must be one of {SOURCES}, got {source!r}')
-  s = _settings(spec, f'paraphrase/{source}')
+    raise ValueError(f'attack paraphrase: source must be one of {tuple(SOURCES)}, '
+                     f'got {source!r}')
+  unused = sorted(k for k in SETTINGS['paraphrase'] if k not in ('source', *SOURCES[source])
+                  and s[k] and s[k] != SETTINGS['paraphrase'][k])
+  if unused:
+    raise ValueError(f'attack paraphrase: source {source!r} does not use settings {unused}')
+  if source != 'benchmark' and not s['path']:
+    raise ValueError(f'attack paraphrase: source {source!r} needs a path')
   if source == 'benchmark':
     path = epath.Path(_need(data_dir, 'data_dir', 'paraphrase')) / 'paraphrases' / (
         f'{_need(split, "split", "paraphrase")}.jsonl')
@@ -95,7 +105,7 @@ def build(spec: Mapping[str, Any], *, seed: int, data_dir=None, split: str | Non
     seed: the run's seed (with `name` and the query id, all of an attack's randomness).
     data_dir: the benchmark's data directory (lexicons, paraphrases).
     split: the query split (benchmark paraphrases).
-    name: the attack's name; default the kind.
+    name: the attack's name; default the kind (the white-box attacks name themselves).
     config: the run config (the model paraphraser runs on its mesh and `xqg.dtype`).
     **extra: passed to the attack constructor (white-box attacks: model and encoder objects).
   """
@@ -113,8 +123,11 @@ def build(spec: Mapping[str, Any], *, seed: int, data_dir=None, split: str | Non
   if kind == 'paraphrase':
     return _paraphrase(spec, seed=seed, data_dir=data_dir, split=split, name=name,
                        config=config, **extra)
-  if kind == 'hotflip':
+  if kind in ('hotflip', 'random_edits'):
+    # Imported here: the white-box attacks pull in the encoder stack.
     from xqg_jax.robustness import hotflip  # pylint: disable=g-import-not-at-top
     settings = {k: v for k, v in spec.items() if k != 'kind'}
-    return hotflip.HotFlip(**settings, seed=seed, name=name, **extra)
+    if kind == 'hotflip':  # deterministic: no seed
+      return hotflip.HotFlip(**settings, **extra)
+    return hotflip.RandomEdits(**settings, seed=seed, **extra)
   raise ValueError(f'unknown attack kind {kind!r}; known: {", ".join(KINDS)}')
