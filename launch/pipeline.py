@@ -31,7 +31,10 @@ def main(argv):
   if stats_file.exists():
     print()
     print(stats_lib.markdown(json.loads(stats_file.read_text())))
-  for split, path in state.get('reports', {}).items():
+  paths = list(state.get('reports', {}).values())
+  if 'robustness_report' in state:
+    paths.append(state['robustness_report'])
+  for path in paths:
     print(f'\n{epath.Path(path).read_text()}\n(report, plots and JSON: {epath.Path(path).parent})')
 
 

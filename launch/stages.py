@@ -14,19 +14,28 @@ import ml_collections
 
 from xqg_jax.augment import fusion
 from xqg_jax.data import prepare
+from xqg_jax.data import tokenizers
 from xqg_jax.data.formats import augmented
+from xqg_jax.data.formats import qrels as qrels_format
 from xqg_jax.data.synthetic import benchmark
 from xqg_jax.data.synthetic import generated_quality
+from xqg_jax.encoders import encode
 from xqg_jax.encoders import encode_stage
 from xqg_jax.encoders import train_xdr
 from xqg_jax.eval import compare
 from xqg_jax.eval import evaluate_stage
 from xqg_jax.eval import report
 from xqg_jax.eval import sweep
+from xqg_jax.eval import xor_retrieve
 from xqg_jax.generation import generate_stage
 from xqg_jax.generation import train_xqg
 from xqg_jax.io import atomic
+from xqg_jax.io import manifest as manifest_lib
 from xqg_jax.io import stage as stage_lib
+from xqg_jax.robustness import hotflip
+from xqg_jax.robustness import registry
+from xqg_jax.robustness import report as robustness_report
+from xqg_jax.robustness import robustness_stage
 
 State = dict[str, Any]
 
@@ -176,6 +185,73 @@ def _report(config, workdir, state: State) -> State:
   return {'reports': reports}
 
 
+def _white_box_extras(config, state: State) -> dict[str, dict]:
+  """Constructor arguments of the white-box attacks: the xDR query tower and its corpus."""
+  encoder = encode_stage.load_encoder(config, state['xdr_dir'])
+  tokenizer = tokenizers.load_tokenizer(state['encoder_tokenizer'])
+  corpus, corpus_ids = encode.load(state['embeddings']['corpus'])
+  qrels = qrels_format.read_qrels(
+      epath.Path(state['data_dir']) / f'qrels/{config.robustness.split}.txt')
+  common = {'tokenizer': tokenizer, 'max_len': config.data.q_max_len}
+  return {'hotflip': {**common, 'encoder': encoder, 'corpus': corpus,
+                      'gold': hotflip.gold_rows(qrels, corpus_ids),
+                      'top_k': config.robustness.success_k},
+          'random_edits': common}
+
+
+def _attack(config, workdir, state: State) -> State:
+  """The attacked query sets of `robustness.split` (`workdir/attacks/{attack}/`)."""
+  split = config.robustness.split
+  queries, _, _ = evaluate_stage.read_inputs(config, state['data_dir'], split)
+  extras = None
+  paths = {}
+  for name in config.robustness.attacks:
+    spec = config.robustness[name].to_dict()
+
+    def build(spec=spec, name=name):
+      nonlocal extras
+      if spec['kind'] in ('hotflip', 'random_edits'):
+        extras = extras or _white_box_extras(config, state)
+      return registry.build(spec, seed=config.seed, data_dir=state['data_dir'], split=split,
+                            name=name, config=config,
+                            **(extras or {}).get(spec['kind'], {}))
+
+    paths[name] = str(robustness_stage.attacked_set(
+        config, workdir, name=name, build=build, queries=queries, split=split,
+        inputs=_inputs(state, 'data_dir', 'xdr_dir')))
+  return {'attacked': paths}
+
+
+def _robustness(config, workdir, state: State) -> State:
+  """Every attacked set on both systems; `workdir/reports/robustness/robustness.md`."""
+  split = config.robustness.split
+  embeddings = state['embeddings']
+  corpora = {'xdr': embeddings['corpus'], 'xdr_xqg': state['fused_dir']}
+  encoder = tokenizer = None
+
+  def embed(texts):
+    nonlocal encoder, tokenizer
+    if encoder is None:
+      encoder = encode_stage.load_encoder(config, state['xdr_dir'])
+      tokenizer = tokenizers.load_tokenizer(state['encoder_tokenizer'])
+    return encoder.embed_texts(tokenizer, texts, max_len=config.data.q_max_len)
+
+  results = {}
+  for name, path in state['attacked'].items():
+    results[name] = robustness_stage.evaluate_attack(
+        config, workdir, name=name, split=split, attacked_path=path, systems=corpora,
+        embed=embed, data_dir=state['data_dir'],
+        inputs={'attacked': manifest_lib.sha256_file(path),
+                **{s: stage_lib.digest(d) for s, d in corpora.items()}})
+  metrics = [xor_retrieve.metric_name(k) for k in config.eval.kilo_tokens]
+  directory = epath.Path(workdir) / 'reports' / 'robustness'
+  robustness_report.write(directory, results, SYSTEM_NAMES, metrics,
+                          title=f'xqg-jax {config.name}: robustness on {split}')
+  return {'robustness': {name: {k: v for k, v in r.items() if k != 'per_query'}
+                         for name, r in results.items()},
+          'robustness_report': str(directory / robustness_report.MARKDOWN_NAME)}
+
+
 STAGES: tuple[tuple[str, Callable[..., State]], ...] = (
     ('data', _data),
     ('tokenizers', _tokenizers),
@@ -188,6 +264,8 @@ STAGES: tuple[tuple[str, Callable[..., State]], ...] = (
     ('evaluate', _evaluate),
     ('sweep', _sweep),
     ('report', _report),
+    ('attack', _attack),
+    ('robustness', _robustness),
 )
 
 

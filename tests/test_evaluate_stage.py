@@ -10,6 +10,7 @@ from xqg_jax.data.formats import trec_run
 from xqg_jax.data.formats import xor_run
 from xqg_jax.eval import evaluate_stage
 from xqg_jax.eval import xor_retrieve
+from xqg_jax.robustness import attack as attack_lib
 
 
 @pytest.fixture(scope='module')
@@ -109,3 +110,22 @@ def test_adhoc_query_embedding_equals_the_encoded_split(evaluated):
   emb = encoder.embed_texts(tokenizer, [q.question for q in picked],
                             max_len=config.data.q_max_len, batch_size=4)
   np.testing.assert_allclose(emb, stored[[row[q.id] for q in picked]], atol=1e-5)
+
+
+def test_robustness_clean_side_is_the_evaluation_and_report_is_written(evaluated):
+  config, workdir, state = evaluated
+  split = config.robustness.split
+  assert set(state['robustness']) == set(config.robustness.attacks)
+  for name, result in state['robustness'].items():
+    for system in stages.SYSTEMS:
+      clean = state['results'][system][split]['R@2kt']
+      summaries = result['results'][system]
+      for lang, summary in summaries['languages'].items():
+        assert summary['R@2kt']['clean'] == pytest.approx(clean[lang]), (name, system, lang)
+        assert summary['R@2kt']['drop'] == pytest.approx(
+            summary['R@2kt']['clean'] - summary['R@2kt']['attacked'])
+    rows = list(attack_lib.read_attacked(workdir / 'attacks' / name / f'{split}.jsonl'))
+    assert all(r.attacked != r.original and r.edits <= r.budget for r in rows)
+    assert sum(r.attacked is not None for r in rows) > 0, name  # No attack is a no-op.
+  text = (workdir / 'reports' / 'robustness' / 'robustness.md').read_text()
+  assert 'R@2kt by language family' in text and 'hotflip' in text

@@ -170,6 +170,19 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.sweep_alphas = (0.0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3)
   c.eval.sweep_num_queries = (1, 2, 3, 4, 5)
 
+  # Robustness (issue 6): attacks on the queries of one split, evaluated on xDR and xDR+xQG.
+  # Each attack is a registry spec (`robustness/registry.py`): its kind and budget.
+  c.robustness = ml_collections.ConfigDict()
+  c.robustness.split = 'test'
+  c.robustness.success_k = 20  # gold out of the top 20 (~2k tokens of 100-word passages)
+  c.robustness.attacks = ('paraphrase', 'char_noise', 'code_switch', 'hotflip', 'random_edits')
+  c.robustness.paraphrase = ml_collections.ConfigDict(
+      {'kind': 'paraphrase', 'source': 'benchmark', 'path': '', 'budget': 8})
+  c.robustness.char_noise = ml_collections.ConfigDict({'kind': 'char_noise', 'budget': 2})
+  c.robustness.code_switch = ml_collections.ConfigDict({'kind': 'code_switch', 'budget': 2})
+  c.robustness.hotflip = ml_collections.ConfigDict({'kind': 'hotflip', 'budget': 2})
+  c.robustness.random_edits = ml_collections.ConfigDict({'kind': 'random_edits', 'budget': 2})
+
   # Device mesh: (axis, size) with -1 filled from the device count; logical -> mesh rules.
   c.mesh = (('data', -1), ('model', 1))
   c.logical_axis_rules = (

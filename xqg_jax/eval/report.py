@@ -36,13 +36,13 @@ def _delta(metric: str, value: float) -> str:
   return f'{value:+.3f}' if metric in ir_metrics.MEASURES else f'{value:+.1f}'
 
 
-def _p(value: float | None) -> str:
+def format_p(value: float | None) -> str:
   if value is None:
     return 'n/a'
   return '<0.001' if value < 0.001 else f'{value:.3f}'
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
   lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
   lines += ['| ' + ' | '.join(row) + ' |' for row in rows]
   return '\n'.join(lines) + '\n'
@@ -61,7 +61,7 @@ def results_table(systems: dict[str, dict], metrics=('R@2kt', 'R@5kt')) -> str:
              str(first['counted'][lang]) if info else str(sum(first['counted'].values()))]
     cells += [_score(m, results[m][lang]) for results in systems.values() for m in metrics]
     rows.append(cells)
-  return _table(header, rows)
+  return markdown_table(header, rows)
 
 
 def comparison_table(comparison: Mapping, names: Sequence[str] = ('A', 'B')) -> str:
@@ -79,10 +79,10 @@ def comparison_table(comparison: Mapping, names: Sequence[str] = ('A', 'B')) -> 
 
   def row(label, family, resource, entry):
     cells = [label, family, resource, str(entry['n']), _score(metric, entry['a']),
-             _score(metric, entry['b']), _delta(metric, entry['delta']), _p(entry['t_p'])]
-    cells += [_p(entry['t_p_corrected'])] if corrected else []
-    cells += [_p(entry['permutation_p'])]
-    cells += [_p(entry['permutation_p_corrected'])] if corrected else []
+             _score(metric, entry['b']), _delta(metric, entry['delta']), format_p(entry['t_p'])]
+    cells += [format_p(entry['t_p_corrected'])] if corrected else []
+    cells += [format_p(entry['permutation_p'])]
+    cells += [format_p(entry['permutation_p_corrected'])] if corrected else []
     return cells + ['*' if entry['significant'] else '']
 
   rows = [row(lang, languages.get(lang).family, languages.get(lang).resource, entry)
@@ -97,19 +97,19 @@ def comparison_table(comparison: Mapping, names: Sequence[str] = ('A', 'B')) -> 
             'of the per-query differences flipped, all sign patterns when there are at most '
             f'{comparison["permutations"]}, else that many at random; p t: paired t-test '
             '(Welch-Satterthwaite for families and macro).')
-  return _table(header, rows) + '\n' + legend + '\n'
+  return markdown_table(header, rows) + '\n' + legend + '\n'
 
 
 def sweep_table(rows: Sequence[Mapping], x_key: str, metric: str) -> str:
   """A sweep's `metric` per language and macro, one row per value of `x_key`."""
   xs, ys = plots.sweep_series(rows, x_key, metric)
-  return _table([x_key] + list(ys),
+  return markdown_table([x_key] + list(ys),
                 [[f'{x:g}'] + [_score(metric, ys[label][i]) for label in ys]
                  for i, x in enumerate(xs)])
 
 
 def _key_values(info: Mapping[str, Any]) -> str:
-  return _table(['', 'value'], [[str(key), value if isinstance(value, str) else
+  return markdown_table(['', 'value'], [[str(key), value if isinstance(value, str) else
                                  json.dumps(value, ensure_ascii=False)]
                                 for key, value in info.items()])
 

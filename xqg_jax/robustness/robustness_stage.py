@@ -1,0 +1,109 @@
+"""Stages `attack` and `robustness`: attacked query sets, and their evaluation on both systems.
+
+  workdir/attacks/{attack}/{split}.jsonl      the attacked set (`attack.write_attacked`)
+  workdir/robustness/{split}/{attack}.json    per-query entries, aggregates, drop comparison
+The clean side of every comparison is the evaluation stage's ranking of the same queries
+(`workdir/eval/{system}/{split}/run.trec`), so clean and attacked differ only in the text.
+"""
+
+import json
+from typing import Callable, Mapping
+
+from etils import epath
+import ml_collections
+
+from xqg_jax.data.formats import qrels as qrels_format
+from xqg_jax.data.formats import trec_run
+from xqg_jax.eval import evaluate_stage
+from xqg_jax.eval import xor_retrieve
+from xqg_jax.index import index_stage
+from xqg_jax.io import atomic
+from xqg_jax.io import stage
+from xqg_jax.robustness import attack as attack_lib
+from xqg_jax.robustness import evaluate as evaluate_lib
+
+
+def attacked_set(config, workdir, *, name: str, build: Callable[[], attack_lib.Attack],
+                 queries, split: str, inputs: dict) -> epath.Path:
+  """Runs attack `name` (made by `build`) on `queries` once; returns the JSONL path."""
+  directory = epath.Path(workdir) / 'attacks' / name
+  file_name = f'{split}.jsonl'
+
+  def produce(d):
+    rows = build()(queries)
+    if [r.id for r in rows] != [q.id for q in queries]:
+      raise ValueError(f'attack {name!r} returned {len(rows)} rows out of order or incomplete '
+                       f'for {len(queries)} queries')
+    attack_lib.write_attacked(d / file_name, rows)
+    return [file_name], {'attacked': sum(r.attacked is not None for r in rows),
+                         'queries': len(rows)}
+
+  stage.run(directory, stage=f'attack_{name}_{split}',
+            config={'attack': config.robustness[name].to_dict(), 'split': split},
+            inputs=inputs, produce=produce)
+  return directory / file_name
+
+
+def gold_passages(data_dir, split: str) -> dict[str, set[str]]:
+  """{query id: positive docids} from the split's qrels."""
+  gold: dict[str, set[str]] = {}
+  for qrel in qrels_format.read_qrels(epath.Path(data_dir) / f'qrels/{split}.txt'):
+    if qrel.relevance > 0:
+      gold.setdefault(qrel.query_id, set()).add(qrel.docid)
+  return gold
+
+
+def evaluate_attack(config: ml_collections.ConfigDict, workdir, *, name: str, split: str,
+                    attacked_path, systems: Mapping[str, str], embed: Callable, data_dir,
+                    inputs: dict) -> dict:
+  """Evaluates attacked set `name` on every system; writes and returns the results.
+
+  Args:
+    config: the run config (`robustness.success_k`, `eval`, `index`).
+    workdir: the work directory (clean runs under `eval/`, index under `index/`).
+    name: the attack's name.
+    split: the query split.
+    attacked_path: the attacked set.
+    systems: {system: corpus embedding directory}, xDR first, then xDR+xQG.
+    embed: texts -> [n, H] query embeddings (the trained query tower).
+    data_dir: the data directory (queries, corpus, qrels).
+    inputs: digests of what this depends on.
+  """
+  path = epath.Path(workdir) / 'robustness' / split
+  file_name = f'{name}.json'
+  kilo = tuple(config.eval.kilo_tokens)
+  metrics = [xor_retrieve.metric_name(k) for k in kilo]
+
+  def produce(d):
+    queries, texts, _ = evaluate_stage.read_inputs(config, data_dir, split)
+    gold = gold_passages(data_dir, split)
+    rows = list(attack_lib.read_attacked(attacked_path))
+    query_emb = embed([r.text for r in rows])
+    entries, results = {}, {}
+    for system, corpus_dir in systems.items():
+      index_dir = (epath.Path(workdir) / 'index' / system if config.index.kind == 'scann'
+                   else corpus_dir)
+      clean_run = trec_run.read_run(epath.Path(workdir) / 'eval' / system / split / 'run.trec')
+      clean = {qid: [docid for docid, _ in hits] for qid, hits in clean_run.items()}
+      _, docids = index_stage.search(config, index_dir, query_emb, config.index.hits)
+      after = {r.id: ids for r, ids in zip(rows, docids)}
+      k = config.robustness.success_k
+      entries[system] = evaluate_lib.per_query(
+          rows, evaluate_lib.outcomes_of(clean, queries, texts, kilo),
+          evaluate_lib.outcomes_of(after, queries, texts, kilo),
+          evaluate_lib.gold_in_top(clean, gold, k), evaluate_lib.gold_in_top(after, gold, k))
+      results[system] = evaluate_lib.aggregate(entries[system], metrics)
+    a, b = list(systems)
+    out = {'attack': name, 'split': split, 'success_k': config.robustness.success_k,
+           'settings': config.robustness[name].to_dict(), 'results': results,
+           'drop_comparison': {m: evaluate_lib.compare_drops(entries[a], entries[b], m,
+                                                             config.eval) for m in metrics},
+           'per_query': entries}
+    atomic.write_text(d / file_name, json.dumps(out, indent=1, ensure_ascii=False) + '\n')
+    return [file_name], {}
+
+  stage.run(path / name, stage=f'robustness_{name}_{split}',
+            config={'robustness': config.robustness.to_dict(), 'eval': config.eval.to_dict(),
+                    'index': config.index.to_dict()},
+            inputs=inputs, produce=produce)
+  return json.loads((path / name / file_name).read_text())
