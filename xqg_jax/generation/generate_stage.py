@@ -12,6 +12,7 @@ processes or resume point. The manifest counts empty and degenerate questions.
 import collections
 import json
 import time
+from typing import Sequence
 
 from absl import logging
 from etils import epath
@@ -85,27 +86,37 @@ class Generator:
     self.seed = config.generate.seed
     self.batch_size = config.generate.batch_size
 
-  def questions(self, items: list[tuple[records.Passage, str]]) -> tuple[list[list[str]], int]:
-    """n questions per (passage, language) item, and how many prompts were truncated."""
-    out, truncated = [], 0
-    for start in range(0, len(items), self.batch_size):
-      chunk = items[start:start + self.batch_size]
-      rows = chunk + [chunk[-1]] * (self.batch_size - len(chunk))  # static shapes
-      arrays, cut = self.tokenize([prompts.prompt(lang, p.title, p.text) for p, lang in rows])
-      truncated += int(cut[:len(chunk)].sum())
-      keys = decoding.item_keys([(p.id, lang) for p, lang in rows])
+  def texts(self, prompt_texts: Sequence[str], key_items: Sequence[Sequence[str | int]]
+            ) -> tuple[list[list[str]], np.ndarray]:
+    """Decoded outputs per prompt (`self.sampling`), and which prompts were truncated.
+
+    `key_items[i]` names prompt i's randomness (`decoding.item_keys`), so an output does not
+    depend on the batch it ran in.
+    """
+    out, truncated = [], np.zeros(len(prompt_texts), bool)
+    size = self.batch_size
+    for start in range(0, len(prompt_texts), size):
+      stop = min(start + size, len(prompt_texts))
+      rows = list(range(start, stop)) + [stop - 1] * (size - (stop - start))  # static shapes
+      arrays, cut = self.tokenize([prompt_texts[i] for i in rows])
+      truncated[start:stop] = cut[:stop - start]
       batch = partitioning.shard_host_batch(
           {'input_ids': arrays['input_ids'], 'attention_mask': arrays['attention_mask'],
-           'keys': keys}, self.mesh, self.rules)
+           'keys': decoding.item_keys([key_items[i] for i in rows])}, self.mesh, self.rules)
       with jax.set_mesh(self.mesh), nn.logical_axis_rules(self.rules):
         generated = decoding.generate(self.cfg, self.params, batch['input_ids'],
                                       batch['attention_mask'], batch['keys'], self.sampling,
                                       seed=self.seed)
-      tokens = np.asarray(generated.tokens)[:len(chunk)]
-      for row in tokens:
-        out.append([q.strip() for q in self.tokenizer.batch_decode(
+      for row in np.asarray(generated.tokens)[:stop - start]:
+        out.append([t.strip() for t in self.tokenizer.batch_decode(
             row, skip_special_tokens=True)])
     return out, truncated
+
+  def questions(self, items: list[tuple[records.Passage, str]]) -> tuple[list[list[str]], int]:
+    """n questions per (passage, language) item, and how many prompts were truncated."""
+    out, truncated = self.texts([prompts.prompt(lang, p.title, p.text) for p, lang in items],
+                                [(p.id, lang) for p, lang in items])
+    return out, int(truncated.sum())
 
 
 def run(config: ml_collections.ConfigDict, workdir, *, xqg_dir, data_dir, tfds_dir,

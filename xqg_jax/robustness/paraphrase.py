@@ -22,17 +22,13 @@ Two sources:
 
 from typing import Mapping, Sequence
 
-from flax import linen as nn
-import jax
 import ml_collections
-import numpy as np
 
 from xqg_jax import randomness
 from xqg_jax.data import records
 from xqg_jax.data.formats import paraphrases as paraphrases_format
 from xqg_jax.generation import decoding
 from xqg_jax.generation import generate_stage
-from xqg_jax.parallel import partitioning
 from xqg_jax.robustness import attack
 
 UNIT = 'word'
@@ -137,36 +133,6 @@ def load_generator(config: ml_collections.ConfigDict, model_dir: str, tokenizer_
   return generate_stage.Generator(config, model_dir, tokenizer_dir, devices)
 
 
-def generate_texts(generator: generate_stage.Generator, prompts: Sequence[str],
-                   key_items: Sequence[Sequence[str | int]]
-                   ) -> tuple[list[list[str]], np.ndarray]:
-  """Decoded outputs per prompt (`generator.sampling`), and which prompts were truncated.
-
-  `key_items[i]` names prompt i's randomness (`decoding.item_keys`). The batch loop of
-  `Generator.questions`, for prompts of any template.
-  """
-  out, truncated = [], np.zeros(len(prompts), bool)
-  size = generator.batch_size
-  for start in range(0, len(prompts), size):
-    stop = min(start + size, len(prompts))
-    pad = [stop - 1] * (size - (stop - start))  # static shapes
-    rows = list(range(start, stop)) + pad
-    arrays, cut = generator.tokenize([prompts[i] for i in rows])
-    truncated[start:stop] = cut[:stop - start]
-    batch = partitioning.shard_host_batch(
-        {'input_ids': arrays['input_ids'], 'attention_mask': arrays['attention_mask'],
-         'keys': decoding.item_keys([key_items[i] for i in rows])},
-        generator.mesh, generator.rules)
-    with jax.set_mesh(generator.mesh), nn.logical_axis_rules(generator.rules):
-      generated = decoding.generate(generator.cfg, generator.params, batch['input_ids'],
-                                    batch['attention_mask'], batch['keys'],
-                                    generator.sampling, seed=generator.seed)
-    for row in np.asarray(generated.tokens)[:stop - start]:
-      out.append([t.strip() for t in generator.tokenizer.batch_decode(
-          row, skip_special_tokens=True)])
-  return out, truncated
-
-
 class ModelParaphraser:
   """Replaces each query with a seq2seq model's rewrite of it."""
 
@@ -185,8 +151,8 @@ class ModelParaphraser:
   def __call__(self, queries: Sequence[records.Query]) -> list[attack.AttackedQuery]:
     if not queries:
       return []
-    outputs, truncated = generate_texts(
-        self.generator, [self.prompt.format(query=q.question) for q in queries],
+    outputs, truncated = self.generator.texts(
+        [self.prompt.format(query=q.question) for q in queries],
         [(self.name, q.id) for q in queries])
     rows = []
     for query, rewrites, cut in zip(queries, outputs, truncated):
