@@ -18,12 +18,17 @@ from xqg_jax.data.synthetic import stats as stats_lib
 _CONFIG = config_flags.define_config_flag()
 _WORKDIR = config_flags.define_workdir_flag()
 _UNTIL = flags.DEFINE_enum('until', None, stages.names(), 'Stop after this stage.')
+_FROM = flags.DEFINE_enum('from_stage', None, stages.names(),
+                          'Start at this stage; earlier ones must have run (their recorded '
+                          'results are used).')
+_STAGES = flags.DEFINE_list('stages', None, 'Run only these stages (the others must have run).')
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  state = stages.run(_CONFIG.value, _WORKDIR.value, until=_UNTIL.value)
+  state = stages.run(_CONFIG.value, _WORKDIR.value, until=_UNTIL.value, only=_STAGES.value,
+                     from_stage=_FROM.value)
   print('| stage | seconds |\n|---|---|')
   for name, seconds in state['timings'].items():
     print(f'| {name} | {seconds:.1f} |')

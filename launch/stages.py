@@ -273,16 +273,51 @@ def names() -> list[str]:
   return [name for name, _ in STAGES]
 
 
-def run(config: ml_collections.ConfigDict, workdir, until: str | None = None) -> State:
-  """Runs the stages in order up to `until` (all by default); each skips verified work."""
-  if until is not None and until not in names():
-    raise ValueError(f'unknown stage {until!r}; stages: {", ".join(names())}')
+def _state_path(workdir, name: str) -> epath.Path:
+  return epath.Path(workdir) / 'stages' / f'{name}.json'
+
+
+def selection(until: str | None = None, only=None, from_stage: str | None = None) -> list[str]:
+  """The stages to run: `only` (a list), or `from_stage` .. `until` (inclusive) in order."""
+  for stage in [until, from_stage, *(only or [])]:
+    if stage is not None and stage not in names():
+      raise ValueError(f'unknown stage {stage!r}; stages: {", ".join(names())}')
+  if only and (from_stage or until):
+    raise ValueError('give either the stages to run or a from/until range, not both')
+  if only:
+    return [name for name in names() if name in only]
+  start = names().index(from_stage) if from_stage else 0
+  stop = names().index(until) + 1 if until else len(names())
+  if start >= stop:
+    raise ValueError(f'from_stage {from_stage!r} comes after until {until!r}')
+  return names()[start:stop]
+
+
+def run(config: ml_collections.ConfigDict, workdir, until: str | None = None, *, only=None,
+        from_stage: str | None = None) -> State:
+  """Runs the selected stages (`selection`); each skips work its manifest proves done.
+
+  Every stage records what it returns in `workdir/stages/{stage}.json`; a stage before or
+  between the selected ones is not run, its recorded result is used as it is (an error
+  names it when it has never run).
+  """
+  selected = selection(until, only, from_stage)
+  last = selected[-1]
   state: State = {'timings': {}}
   for name, fn in STAGES:
+    if name not in selected:
+      path = _state_path(workdir, name)
+      if not path.exists():
+        raise FileNotFoundError(f'stage {name!r} has not run in {workdir} ({path} is missing); '
+                                'run it first or select it too')
+      state.update(json.loads(path.read_text()))
+      continue
     start = time.perf_counter()
-    state.update(fn(config, workdir, state))
+    produced = fn(config, workdir, state)
+    atomic.write_text(_state_path(workdir, name), json.dumps(produced, indent=1) + '\n')
+    state.update(produced)
     state['timings'][name] = round(time.perf_counter() - start, 3)
     logging.info('stage %s: %.1f s', name, state['timings'][name])
-    if name == until:
+    if name == last:
       break
   return state

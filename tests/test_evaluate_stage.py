@@ -1,6 +1,7 @@
 """The evaluation end of the pipeline on the small config: index, search, runs, metrics, sweeps."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -24,10 +25,10 @@ def evaluated(prepared, tmp_path_factory):
   config.eval.sweep_num_queries = (1, 2)
   config.eval.permutations = 200
   workdir = tmp_path_factory.mktemp('evaluated')
-  state = dict(state)
-  for name, fn in stages.STAGES[stages.names().index('train_xdr'):]:
-    state.update(fn(config, workdir, state))
-  return config, workdir, state
+  (workdir / 'stages').mkdir()
+  for name in ('data', 'tokenizers', 'datasets'):  # Recorded by `prepared`'s run.
+    shutil.copy(prepared[1] / 'stages' / f'{name}.json', workdir / 'stages')
+  return config, workdir, stages.run(config, workdir, from_stage='train_xdr')
 
 
 def test_runs_and_results_agree(evaluated):
@@ -129,3 +130,17 @@ def test_robustness_clean_side_is_the_evaluation_and_report_is_written(evaluated
     assert sum(r.attacked is not None for r in rows) > 0, name  # No attack is a no-op.
   text = (workdir / 'reports' / 'robustness' / 'robustness.md').read_text()
   assert 'R@2kt by language family' in text and 'hotflip' in text
+
+
+def test_stage_selection_reuses_recorded_results(evaluated):
+  config, workdir, state = evaluated
+  again = stages.run(config, workdir, only=['report'])
+  assert list(again['timings']) == ['report']
+  assert again['reports'] == state['reports']
+  assert stages.selection(from_stage='fuse', until='sweep') == ['fuse', 'evaluate', 'sweep']
+  with pytest.raises(ValueError, match="unknown stage 'evaluat'"):
+    stages.selection(only=['evaluat'])
+  with pytest.raises(ValueError, match='comes after'):
+    stages.selection(from_stage='sweep', until='fuse')
+  with pytest.raises(FileNotFoundError, match="stage 'data' has not run"):
+    stages.run(config, workdir / 'fresh', only=['report'])
