@@ -5,15 +5,20 @@ time, the benchmark statistics and the reports (xDR vs xDR+xQG with significance
 """
 
 import json
+import os
+import platform
 
 from absl import app
 from absl import flags
 from etils import epath
+import jax
 
+from launch import readme_results
 from launch import stages
 from xqg_jax.configs import flags as config_flags
 from xqg_jax.data import prepare
 from xqg_jax.data.synthetic import stats as stats_lib
+from xqg_jax.io import atomic
 
 _CONFIG = config_flags.define_config_flag()
 _WORKDIR = config_flags.define_workdir_flag()
@@ -24,11 +29,24 @@ _FROM = flags.DEFINE_enum('from_stage', None, stages.names(),
 _STAGES = flags.DEFINE_list('stages', None, 'Run only these stages (the others must have run).')
 
 
+def _machine() -> str:
+  """The CPU model, cores, load and JAX backend, for the timings record."""
+  model = next((line.partition(':')[2].strip()
+                for line in epath.Path('/proc/cpuinfo').read_text().splitlines()
+                if line.startswith('model name')), platform.machine())
+  load = ', '.join(f'{x:.2f}' for x in os.getloadavg())
+  return (f'{model}, {len(os.sched_getaffinity(0))} cores, load average {load}, '
+          f'JAX {jax.default_backend()} ({jax.device_count()} devices)')
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
   state = stages.run(_CONFIG.value, _WORKDIR.value, until=_UNTIL.value, only=_STAGES.value,
                      from_stage=_FROM.value)
+  reports = epath.Path(_WORKDIR.value) / 'reports'
+  atomic.write_text(reports / readme_results.TIMINGS_JSON, json.dumps(
+      {'stages': state['timings'], 'machine': _machine()}, indent=1) + '\n')
   print('| stage | seconds |\n|---|---|')
   for name, seconds in state['timings'].items():
     print(f'| {name} | {seconds:.1f} |')

@@ -144,3 +144,28 @@ def test_stage_selection_reuses_recorded_results(evaluated):
     stages.selection(from_stage='sweep', until='fuse')
   with pytest.raises(FileNotFoundError, match="stage 'data' has not run"):
     stages.run(config, workdir / 'fresh', only=['report'])
+
+
+def test_readme_results_are_rendered_from_the_reports(evaluated, tmp_path):
+  from launch import readme_results  # pylint: disable=g-import-not-at-top
+  _, workdir, state = evaluated
+  (workdir / 'reports' / readme_results.TIMINGS_JSON).write_text(json.dumps(
+      {'stages': state['timings'], 'machine': 'test machine'}))
+  section = readme_results.render(workdir)
+  for needle in ('xDR+xQG vs xDR on test: R@2kt', 'Robustness (test)', 'test machine',
+                 'against alpha'):
+    assert needle in section, needle
+  readme = tmp_path / 'README.md'
+  readme.write_text(f'intro\n{readme_results.BEGIN}\nold\n{readme_results.END}\noutro\n')
+  updated = readme_results.replace_section(readme.read_text(), section)
+  assert updated.startswith('intro\n') and updated.endswith(f'{readme_results.END}\noutro\n')
+  assert 'old' not in updated and section.rstrip() in updated
+  with pytest.raises(ValueError, match='needs exactly one'):
+    readme_results.replace_section('no markers', section)
+
+
+def test_the_readme_has_one_results_section():
+  from launch import readme_results  # pylint: disable=g-import-not-at-top
+  import pathlib  # pylint: disable=g-import-not-at-top
+  text = (pathlib.Path(__file__).parent.parent / 'README.md').read_text()
+  assert text.count(readme_results.BEGIN) == text.count(readme_results.END) == 1
