@@ -12,6 +12,8 @@ from typing import IO, Iterator
 
 from etils import epath
 
+_TEMP_MARK = '.tmp-'
+
 
 def _is_local(path: epath.Path) -> bool:
   return '://' not in os.fspath(path)
@@ -19,7 +21,12 @@ def _is_local(path: epath.Path) -> bool:
 
 def temp_sibling(path: epath.Path) -> epath.Path:
   """A unique temporary name next to `path` (same directory, so rename is atomic)."""
-  return path.parent / f'.{path.name}.tmp-{uuid.uuid4().hex[:12]}'
+  return path.parent / f'.{path.name}{_TEMP_MARK}{uuid.uuid4().hex[:12]}'
+
+
+def is_temporary(name: str) -> bool:
+  """Whether `name` is a `temp_sibling` name (one a killed writer may have left behind)."""
+  return name.startswith('.') and _TEMP_MARK in name
 
 
 @contextlib.contextmanager

@@ -21,12 +21,17 @@ Produce = Callable[[epath.Path], tuple[list[str], Mapping[str, Any]]]
 
 
 def files_under(directory, sub: str) -> list[str]:
-  """Every file under `directory/sub`, as paths relative to `directory` (sorted)."""
+  """Every file under `directory/sub`, as paths relative to `directory` (sorted).
+
+  Temporary files and directories that an interrupted atomic write left are not outputs and
+  are skipped.
+  """
   directory = epath.Path(directory)
   found, pending = [], [directory / sub]
   while pending:  # epath has no recursive glob (it would be costly on gs://).
     for path in pending.pop().iterdir():
-      (pending if path.is_dir() else found).append(path)
+      if not atomic.is_temporary(path.name):
+        (pending if path.is_dir() else found).append(path)
   return sorted(str(p.relative_to(directory)) for p in found)
 
 
