@@ -30,6 +30,18 @@ def test_examples_use_the_paper_prompt_and_languages():
     qgen_data.examples([group], {}, ['ja'])
 
 
+def test_rebalance_moves_language_shares_towards_uniform():
+  items = [qgen_data.Example(f'{lang}{i}', lang, 'p', 't')
+           for lang, n in (('ar', 8), ('am', 2)) for i in range(n)]
+  assert qgen_data.rebalance(items, 1.0, seed=0) == items
+  uniform = qgen_data.rebalance(items, 0.0, seed=0)
+  assert [e.lang for e in uniform].count('am') == 5 and len(uniform) == 10
+  assert {e.query_id for e in uniform if e.lang == 'am'} == {'am0', 'am1'}
+  assert uniform == qgen_data.rebalance(items, 0.0, seed=0)
+  sqrt = qgen_data.rebalance(items, 0.5, seed=0)  # shares 2:1 -> 7 ar (largest remainder), 3 am
+  assert [e.lang for e in sqrt].count('ar') == 7 and len(sqrt) == 10
+
+
 def test_teacher_forcing_batches(prepared):
   tokenizer = tokenizers.load_tokenizer(prepared[2]['generator_tokenizer'])
   items = [qgen_data.Example('q', 'ja', 'Generate a Japanese question: x', 'カント') for _ in range(3)]
@@ -66,6 +78,8 @@ def test_training_resumes_exactly_and_beats_untrained(tmp_path, prepared):
   heldout = json.loads((whole / train_xqg.HELDOUT_JSON).read_text())
   assert heldout['examples'] == 8  # 4 dev questions in each of ja and km
   assert heldout['trained'] < heldout['untrained'] - 1.0
+  vocab = json.loads((whole / 'model.json').read_text())['t5']['vocab_size']
+  assert heldout['untrained'] < np.log(vocab) + 1.0  # the scratch head starts near uniform
 
 
 @pytest.fixture(scope='module')

@@ -41,13 +41,20 @@ def get_config(arg=None):
   c.xqg.dtype = 'float32'
   c.xqg.dropout = 0.0
   c.xqg.optimizer = 'adamw'
-  c.xqg.learning_rate = 2e-3
+  c.xqg.learning_rate = 3e-3
   c.xqg.warmup_ratio = 0.05
   c.xqg.batch_size = 32
-  c.xqg.input_max_len = 160
+  c.xqg.input_max_len = 96  # the title (entity) and the first facts; steps ~35% cheaper
   c.xqg.target_max_len = 32
-  # 300 steps: held-out loss 5.3; 1200 steps (lr 3e-3) overfit the training entities (7.3).
-  c.xqg.num_train_steps = 300
+  # Languages sampled ~ n_L ** 0.3 (am/km have 60 training questions, ar 600): Amharic stops
+  # coming out in Arabic script.
+  c.xqg.language_alpha = 0.3
+  # Measured (300 of the 2000 passages, 2 samples x 9 languages; own-script letter share):
+  # 300 steps, input 160, lr 2e-3, natural mix: held-out loss 3.41, am .02 bn .74 te .79 km .79;
+  # this setting (450 steps, input 96, lr 3e-3, alpha 0.3): loss 3.63, every language >= .87
+  # (ar .94 bn .95 fi .98 ja .96 ko .91 ru .95 te .96 am .90 km .87), same training CPU time.
+  # Questions naming the entity stay ~0: transliterating unseen names is out of reach here.
+  c.xqg.num_train_steps = 450
   c.xqg.checkpoint_every = 100
   c.xqg.log_every = 20
   # Every benchmark language, fewer samples than the paper's 5 to fit the CPU budget.

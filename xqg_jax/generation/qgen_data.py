@@ -5,6 +5,7 @@ Pairs come from the training groups' positive passages and the training queries'
 every other pipeline (`data.pipeline`).
 """
 
+import collections
 import dataclasses
 import functools
 from typing import Any, Sequence
@@ -12,6 +13,7 @@ from typing import Any, Sequence
 import grain
 import numpy as np
 
+from xqg_jax import randomness
 from xqg_jax.data import pipeline
 from xqg_jax.data import records
 from xqg_jax.generation import prompts
@@ -39,6 +41,30 @@ def examples(groups: Sequence[records.TrainGroup], query_langs: dict[str, str],
     for passage in group.positive_passages:
       out.append(Example(group.query_id, lang, prompts.prompt(lang, passage.title, passage.text),
                          group.query))
+  return out
+
+
+def rebalance(items: Sequence[Example], alpha: float, seed: int) -> list[Example]:
+  """The same number of examples, language L's share proportional to n_L ** alpha.
+
+  alpha 1 keeps the natural mix, 0 makes languages equal (mT5's language sampling). A language
+  is repeated whole as often as its share allows, then a seeded subset fills the rest.
+  """
+  if alpha == 1.0:
+    return list(items)
+  by_lang = collections.defaultdict(list)
+  for item in items:
+    by_lang[item.lang].append(item)
+  langs = sorted(by_lang)
+  weights = np.array([len(by_lang[lang]) ** alpha for lang in langs])
+  quotas = np.floor(len(items) * weights / weights.sum()).astype(int)
+  quotas[np.argsort(-weights)[:len(items) - quotas.sum()]] += 1  # exact total
+  out = []
+  for lang, quota in zip(langs, quotas):
+    pool = by_lang[lang]
+    rng = randomness.numpy_rng(seed, 'rebalance', lang)
+    whole, rest = divmod(int(quota), len(pool))
+    out += pool * whole + [pool[i] for i in sorted(rng.permutation(len(pool))[:rest])]
   return out
 
 

@@ -118,7 +118,8 @@ def train(config: ml_collections.ConfigDict, workdir, *, data_dir, tfds_dir, tok
       epath.Path(data_dir) / 'queries/train.jsonl', policy)}
   groups = grain.MapDataset.source(tfds_builders.build_and_load(
       'xor_train_groups', data_dir, tfds_dir, 'train')).map(tfds_builders.decode_train_group)
-  items = qgen_data.examples(groups, langs, config.generate.languages)
+  items = qgen_data.rebalance(qgen_data.examples(groups, langs, config.generate.languages),
+                             xqg.get('language_alpha', 1.0), config.seed)
   per_epoch = trainer.steps_per_epoch(len(items), xqg.batch_size)
   total = trainer.total_steps(xqg.num_train_steps, xqg.epochs, per_epoch)
   warmup = int(xqg.warmup_ratio * total)
@@ -128,7 +129,13 @@ def train(config: ml_collections.ConfigDict, workdir, *, data_dir, tfds_dir, tok
   dummy = np.zeros((1, 8), np.int32)
 
   def init_params(rng):
-    return model.init(rng, dummy, np.ones_like(dummy), dummy)['params']
+    params = model.init(rng, dummy, np.ones_like(dummy), dummy)['params']
+    if 'lm_head' not in params:
+      return params
+    # From scratch, T5's std-1 head gives logits of std sqrt(d_model) (untrained loss 41 vs
+    # ln(vocab) 8.3 for `mini`); fan-in scaling starts them near uniform.
+    return {**params, 'lm_head': jax.tree.map(lambda w: w * cfg.d_model ** -0.5,
+                                              params['lm_head'])}
 
   host_batch = trainer.batches_by_step(lambda epoch: qgen_data.train_batches(
       items, tokenizer, input_max_len=xqg.input_max_len, target_max_len=xqg.target_max_len,
