@@ -118,6 +118,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.xqg.warmup_ratio = 0.0
   c.xqg.weight_decay = 0.0
   c.xqg.max_grad_norm = 1.0
+  c.xqg.language_alpha = 1.0  # training language shares ~ n_L ** alpha (1 natural, 0 uniform)
   c.xqg.batch_size = 64
   c.xqg.input_max_len = 256  # prompt + title + ~100-word passage
   c.xqg.target_max_len = 64

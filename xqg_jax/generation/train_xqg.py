@@ -119,7 +119,7 @@ def train(config: ml_collections.ConfigDict, workdir, *, data_dir, tfds_dir, tok
   groups = grain.MapDataset.source(tfds_builders.build_and_load(
       'xor_train_groups', data_dir, tfds_dir, 'train')).map(tfds_builders.decode_train_group)
   items = qgen_data.rebalance(qgen_data.examples(groups, langs, config.generate.languages),
-                             xqg.get('language_alpha', 1.0), config.seed)
+                             xqg.language_alpha, config.seed)
   per_epoch = trainer.steps_per_epoch(len(items), xqg.batch_size)
   total = trainer.total_steps(xqg.num_train_steps, xqg.epochs, per_epoch)
   warmup = int(xqg.warmup_ratio * total)
