@@ -135,6 +135,7 @@ def _data_digest(config: ml_collections.ConfigDict, data: epath.Path) -> str:
   if config.data.source == 'synthetic':
     return stage.digest(data)
   # User files carry no manifest: their size and modification time stand for their content.
-  stats = [(name, (data / name).stat().st_size, (data / name).stat().st_mtime)
+  # epath's stat (local or gs://) has `length` and `mtime`, not os.stat_result's fields.
+  stats = [(name, (data / name).stat().length, (data / name).stat().mtime)
            for name in REQUIRED_FILES]
   return json.dumps(stats)

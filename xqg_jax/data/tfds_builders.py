@@ -16,6 +16,8 @@ Preparing is not safe from several processes at once: let one process build, the
 """
 
 import os
+import shutil
+import tempfile
 from typing import Any, Iterator
 
 from etils import epath
@@ -26,6 +28,7 @@ from xqg_jax.data import records
 from xqg_jax.data.formats import corpus
 from xqg_jax.data.formats import queries
 from xqg_jax.data.formats import train_groups
+from xqg_jax.io import atomic
 
 QUERY_SPLITS = ('train', 'dev', 'test')
 
@@ -142,14 +145,34 @@ BUILDERS = {builder.name: builder for builder in (XorCorpus, XorQueries, XorTrai
 
 def build(name: str, manual_dir, data_dir, *,
           policy: errors.BadRecordPolicy | None = None) -> _ManualBuilder:
-  """Prepares dataset `name` under `data_dir` from `manual_dir`; a prepared one is reused."""
+  """Prepares dataset `name` under `data_dir` from `manual_dir`; a prepared one is reused.
+
+  ArrayRecord reads `gs://` but writes local files only, so for a remote `data_dir` the
+  dataset is prepared in a local temporary directory and copied up.
+  """
   if name not in BUILDERS:
     raise ValueError(f'unknown dataset {name!r}; known: {sorted(BUILDERS)}')
   builder = BUILDERS[name](data_dir=os.fspath(data_dir), policy=policy)
+  if '://' in os.fspath(data_dir) and not builder.is_prepared():
+    with tempfile.TemporaryDirectory() as local:
+      build(name, manual_dir, local, policy=policy)
+      with atomic.atomic_directory(epath.Path(data_dir) / name) as tmp:
+        _copy_tree(epath.Path(local) / name, tmp)
+    builder = BUILDERS[name](data_dir=os.fspath(data_dir), policy=policy)
   tfds.display_progress_bar(False)  # Stages log their own progress; bars flood the logs.
   builder.download_and_prepare(
       download_config=tfds.download.DownloadConfig(manual_dir=os.fspath(manual_dir)))
   return builder
+
+
+def _copy_tree(src: epath.Path, dst: epath.Path) -> None:
+  for path in src.iterdir():
+    if path.is_dir():
+      _copy_tree(path, dst / path.name)
+    else:
+      dst.mkdir(parents=True, exist_ok=True)
+      with path.open('rb') as f, (dst / path.name).open('wb') as g:
+        shutil.copyfileobj(f, g)
 
 
 def build_and_load(name: str, manual_dir, data_dir, split: str, *,

@@ -19,8 +19,10 @@ tie-breaks follow token ids) and by canonicalizing the Unigram pieces (`_canonic
 import collections
 import json
 import os
+import tempfile
 from typing import Iterable, Iterator
 
+from etils import epath
 import tokenizers
 from tokenizers import decoders, models, normalizers, pre_tokenizers, processors, trainers
 import transformers
@@ -45,22 +47,29 @@ _REPLAY_CHUNK = 1024
 
 
 def load_tokenizer(name_or_path: str | os.PathLike) -> transformers.PreTrainedTokenizerFast:
-  """Loads a fast tokenizer from a local HF directory or, when online, a hub id.
+  """Loads a fast tokenizer from a local or `gs://` HF directory or, when online, a hub id.
 
-  A path that exists, or starts with '/', '.' or '~', is local and must be a directory holding
-  one of `TOKENIZER_FILES`; anything else is a hub id.
+  A path that exists, or has a scheme (`gs://`), or starts with '/', '.' or '~', is a
+  directory that must hold one of `TOKENIZER_FILES`; anything else is a hub id. transformers
+  reads local files only, so a `gs://` directory is copied to a local temporary one first.
   """
   name = os.path.expanduser(os.fspath(name_or_path))
-  local = os.path.exists(name) or name.startswith(('/', '.'))
+  remote = '://' in name
+  local = remote or os.path.exists(name) or name.startswith(('/', '.'))
   if local:
-    if not os.path.isdir(name):
+    directory = epath.Path(name)
+    if not directory.is_dir():
       raise FileNotFoundError(f'tokenizer directory {name} does not exist')
-    if not any(os.path.isfile(os.path.join(name, f)) for f in TOKENIZER_FILES):
+    if not any((directory / f).is_file() for f in TOKENIZER_FILES):
       raise FileNotFoundError(
           f'tokenizer directory {name} holds no tokenizer file; expected one of '
           f'{", ".join(TOKENIZER_FILES)}')
-  tokenizer = transformers.AutoTokenizer.from_pretrained(
-      name, local_files_only=local, trust_remote_code=False)
+  with tempfile.TemporaryDirectory() as staging:
+    if remote:
+      _copy_files(name, staging)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(
+        staging if remote else name, local_files_only=local, trust_remote_code=False)
+  tokenizer.name_or_path = name
   if not tokenizer.is_fast:
     raise ValueError(f'{name}: {type(tokenizer).__name__} is not a fast (tokenizers) tokenizer')
   return tokenizer
@@ -68,8 +77,15 @@ def load_tokenizer(name_or_path: str | os.PathLike) -> transformers.PreTrainedTo
 
 def tokenizer_exists(out_dir: str | os.PathLike) -> bool:
   """Whether `out_dir` holds a complete saved tokenizer (training writes it atomically)."""
-  return all(os.path.isfile(os.path.join(out_dir, f))
+  return all((epath.Path(out_dir) / f).is_file()
              for f in ('tokenizer.json', 'tokenizer_config.json'))
+
+
+def _copy_files(src, dst) -> None:
+  """Copies the files directly in directory `src` into directory `dst` (local or remote)."""
+  for path in epath.Path(src).iterdir():
+    if path.is_file():
+      (epath.Path(dst) / path.name).write_bytes(path.read_bytes())
 
 
 def check_vocab(tokenizer, vocab_size: int, what: str) -> None:
@@ -188,6 +204,12 @@ def _check_size(size: int, vocab_size: int) -> None:
 
 def _save_atomically(tokenizer: transformers.PreTrainedTokenizerFast,
                      out_dir: str | os.PathLike) -> None:
-  """Saves into `out_dir`, replacing it atomically (never a partial directory)."""
-  with atomic.atomic_directory(os.path.abspath(out_dir)) as tmp:
-    tokenizer.save_pretrained(os.fspath(tmp))
+  """Saves into `out_dir` (local or `gs://`), replacing it atomically (never partially)."""
+  out_dir = os.fspath(out_dir)
+  if '://' not in out_dir:
+    with atomic.atomic_directory(os.path.abspath(out_dir)) as tmp:
+      tokenizer.save_pretrained(os.fspath(tmp))
+    return
+  with atomic.atomic_directory(out_dir) as tmp, tempfile.TemporaryDirectory() as staging:
+    tokenizer.save_pretrained(staging)  # transformers writes local files only.
+    _copy_files(staging, tmp)

@@ -124,8 +124,8 @@ def finish(directory, num_shards: int, *, stage_name: str, stage_config: dict, i
   if missing:
     logging.info('%s: waiting for shards %s from other processes', directory, missing)
     return
-  first = np.load(directory / shard_name('emb', 0, num_shards, 'npy'), mmap_mode='r')
-  meta = {'dim': int(first.shape[1]), 'dtype': str(first.dtype), 'num_shards': num_shards,
+  shape, dtype = _npy_header(directory / shard_name('emb', 0, num_shards, 'npy'))
+  meta = {'dim': int(shape[1]), 'dtype': str(dtype), 'num_shards': num_shards,
           **stage_config}
   atomic.write_text(directory / META_JSON, json.dumps(meta, indent=1) + '\n')
 
@@ -136,6 +136,16 @@ def finish(directory, num_shards: int, *, stage_name: str, stage_config: dict, i
 
   stage.run(directory, stage=stage_name, config=stage_config, inputs=inputs, produce=produce,
             force=True)
+
+
+def _npy_header(path: epath.Path) -> tuple[tuple[int, ...], np.dtype]:
+  """(shape, dtype) of a `.npy` file from its header alone (local or `gs://`)."""
+  with path.open('rb') as f:
+    version = np.lib.format.read_magic(f)
+    read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                   (2, 0): np.lib.format.read_array_header_2_0}[version]
+    shape, _, dtype = read_header(f)
+  return shape, dtype
 
 
 def num_shards_of(directory) -> int:
@@ -152,7 +162,8 @@ def load_shard(directory, shard: int) -> tuple[np.ndarray, list[str]]:
   meta = json.loads((directory / META_JSON).read_text())
   n = meta['num_shards']
   path = directory / shard_name('emb', shard, n, 'npy')
-  emb = np.load(path, allow_pickle=False)
+  with path.open('rb') as f:  # A file object: np.load opens only local paths.
+    emb = np.load(f, allow_pickle=False)
   ids = (directory / shard_name('ids', shard, n, 'txt')).read_text().splitlines()
   if emb.ndim != 2 or len(ids) != emb.shape[0] or emb.shape[1] != meta['dim']:
     raise ValueError(f'{path}: {emb.shape} embeddings for {len(ids)} ids '

@@ -1,6 +1,7 @@
 """Training metrics to JSONL (one object per logged step) and progress lines with rates."""
 
 import json
+import os
 import time
 
 from absl import logging
@@ -12,20 +13,22 @@ import numpy as np
 class MetricsWriter:
   """Appends metrics to `path` (process 0 only) and logs a progress line with steps/s and
   examples/s. On resume, lines after the resume step are dropped first, so the file
-  reads as one uninterrupted run."""
+  reads as one uninterrupted run. Object stores (`gs://`) cannot append: there the file is
+  rewritten whole at every write."""
 
   def __init__(self, path, examples_per_step: int, start_step: int = 0):
     self.path = epath.Path(path)
     self.examples_per_step = examples_per_step
     self._last_time, self._last_step = time.perf_counter(), start_step
     self._active = jax.process_index() == 0
+    self._remote = '://' in os.fspath(self.path)
+    self._lines = []
     if self._active:
       self.path.parent.mkdir(parents=True, exist_ok=True)
-      kept = []
       if self.path.exists():
-        kept = [line for line in self.path.read_text().splitlines()
-                if line and json.loads(line)['step'] <= start_step]
-      self.path.write_text(''.join(line + '\n' for line in kept))
+        self._lines = [line + '\n' for line in self.path.read_text().splitlines()
+                       if line and json.loads(line)['step'] <= start_step]
+      self.path.write_text(''.join(self._lines))
 
   def write(self, step: int, metrics: dict) -> dict:
     now = time.perf_counter()
@@ -34,8 +37,13 @@ class MetricsWriter:
     row = {'step': step, **{k: float(np.asarray(v)) for k, v in metrics.items()},
            'steps_per_s': rate, 'examples_per_s': rate * self.examples_per_step}
     if self._active:
-      with self.path.open('a') as f:
-        f.write(json.dumps(row) + '\n')
+      line = json.dumps(row) + '\n'
+      if self._remote:  # gcsfs opens 'a' as 'w': appending would keep only the last row.
+        self._lines.append(line)
+        self.path.write_text(''.join(self._lines))
+      else:
+        with self.path.open('a') as f:
+          f.write(line)
       logging.info('step %d: %s', step, ', '.join(f'{k}={v:.4g}' for k, v in row.items()
                                                   if k != 'step'))
     return row

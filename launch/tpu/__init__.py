@@ -1,0 +1,1 @@
+"""Cloud TPU VM launch: gcloud commands built by pure functions, and their CLI."""
