@@ -16,6 +16,7 @@ import jax
 from launch import readme_results
 from launch import stages
 from xqg_jax.configs import flags as config_flags
+from xqg_jax.parallel import multihost
 from xqg_jax.data import prepare
 from xqg_jax.data.synthetic import stats as stats_lib
 from xqg_jax.io import atomic
@@ -42,6 +43,7 @@ def _machine() -> str:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  multihost.initialize(_CONFIG.value.distributed)
   state = stages.run(_CONFIG.value, _WORKDIR.value, until=_UNTIL.value, only=_STAGES.value,
                      from_stage=_FROM.value)
   reports = epath.Path(_WORKDIR.value) / 'reports'

@@ -58,10 +58,31 @@ def render(workdir) -> str:
   if test['ann_recall']:
     parts += ['### ScaNN against exact search (test)\n',
               '\n'.join(f'- {k}: {v}' for k, v in test['ann_recall'].items()) + '\n']
+  parts += ['### Benchmarks (benchmarks/results_*.json; each ratio measured in one run)\n',
+            benchmarks_section(epath.Path(__file__).parent.parent / 'benchmarks')]
   systems = dict(zip(['xdr', 'xdr_xqg'], names))
   parts += ['### Robustness (test): R@2kt drop per language family and attack\n',
             robustness_report.family_table(robustness['attacks'], systems, 'R@2kt')]
   return '\n'.join(parts)
+
+
+def benchmarks_section(directory) -> str:
+  """The targets of every `results_*.json` in `directory` (the benchmarks' JSON outputs)."""
+  rows = []
+  for path in sorted(epath.Path(directory).glob('results_*.json')):
+    result = json.loads(path.read_text())
+    machine = result['machine']
+    where = f'{machine["cpu_model"]}, {machine.get("schedulable_cores", machine["cpu_count"])} cores'
+    for target in result.get('targets') or []:
+      label = ' '.join(str(target[k]) for k in ('size', 'variant') if target.get(k))
+      rows.append([result['benchmark'], label, target['metric'], f'{target["value"]:.2f}',
+                   f'{target["target"]:g}', 'yes' if target['met'] else '**no**', where])
+    if 'ratio_ours_vs_numpy' in result:  # fusion: no target, the roofline ratio and GB/s
+      rows.append([result['benchmark'], '', 'GB/s ours (ratio to plain NumPy)',
+                   f'{result["ours"]["gb_per_s"]:.2f} ({result["ratio_ours_vs_numpy"]:.2f}x)',
+                   '-', '-', where])
+  return report.markdown_table(['benchmark', 'size', 'metric', 'value', 'target', 'met',
+                                'machine'], rows)
 
 
 def replace_section(text: str, section: str, path: str = 'README.md') -> str:

@@ -156,10 +156,10 @@ def test_readme_results_are_rendered_from_the_reports(evaluated, tmp_path):
                  'against alpha'):
     assert needle in section, needle
   readme = tmp_path / 'README.md'
-  readme.write_text(f'intro\n{readme_results.BEGIN}\nold\n{readme_results.END}\noutro\n')
+  readme.write_text(f'intro\n{readme_results.BEGIN}\nSTALE-SECTION\n{readme_results.END}\noutro\n')
   updated = readme_results.replace_section(readme.read_text(), section)
   assert updated.startswith('intro\n') and updated.endswith(f'{readme_results.END}\noutro\n')
-  assert 'old' not in updated and section.rstrip() in updated
+  assert 'STALE-SECTION' not in updated and section.rstrip() in updated
   with pytest.raises(ValueError, match='needs exactly one'):
     readme_results.replace_section('no markers', section)
 

@@ -24,6 +24,7 @@ from xqg_jax.io import stage
 from xqg_jax.parallel import mesh as mesh_lib
 from xqg_jax.parallel import multihost
 from xqg_jax.parallel import partitioning
+from xqg_jax.parallel import xla_options
 
 META_JSON = 'meta.json'
 
@@ -70,7 +71,7 @@ def encode(directory, *, source, text_fn: Callable[[Any], str], id_fn: Callable[
   multihost.begin_shards(directory, config=stage_config, inputs=inputs)
   mesh = mesh_lib.create_mesh(mesh_spec, devices=devices or jax.local_devices())
   params = jax.device_put(params, param_shardings_fn(mesh))
-  jitted = jax.jit(embed_fn)
+  jitted = jax.jit(embed_fn, compiler_options=xla_options.encoder_options())
   ranges = list(ranges or shard_ranges(len(source), num_shards))
   if len(ranges) != num_shards:
     raise ValueError(f'{len(ranges)} shard ranges for {num_shards} shards')
@@ -112,6 +113,7 @@ def encode(directory, *, source, text_fn: Callable[[Any], str], id_fn: Callable[
   if jax.process_index() == 0:
     finish(directory, num_shards, stage_name=f'encode_{directory.name}',
            stage_config=stage_config, inputs=inputs, extra={'this_process': stats})
+  multihost.barrier(f'finished:{directory}')  # No process returns before the manifest exists.
   return directory
 
 

@@ -23,6 +23,7 @@ from xqg_jax.encoders import encode
 from xqg_jax.encoders import hf_checkpoint
 from xqg_jax.encoders import xdr_model
 from xqg_jax.parallel import partitioning
+from xqg_jax.parallel import xla_options
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,7 +48,7 @@ class Encoder:
                   method: str = 'encode_query', batch_size: int = 64) -> np.ndarray:
     """[len(texts), H] float32 embeddings of a few texts, on this process's default device."""
     tokenize = pipeline.Tokenize(tokenizer, max_len)
-    jitted = jax.jit(self.embed_fn(method))
+    jitted = jax.jit(self.embed_fn(method), compiler_options=xla_options.encoder_options())
     out = []
     for start in range(0, len(texts), batch_size):
       chunk = list(texts[start:start + batch_size])
