@@ -12,12 +12,13 @@ transformers = pytest.importorskip('transformers')
 
 import jax  # pylint: disable=g-import-not-at-top,g-bad-import-order
 import jax.numpy as jnp
-import safetensors.torch
 
 from xqg_jax.data import tokenizers
 from xqg_jax.encoders import bert
 from xqg_jax.encoders import hf_checkpoint
 from xqg_jax.layers import attention
+
+from tests import hf_testing
 
 SIZES = dict(vocab_size=300, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
              intermediate_size=128, max_position_embeddings=64)
@@ -217,17 +218,8 @@ def test_real_configs_match_presets():
 @pytest.fixture
 def bert_dir(tmp_path):
   """A BERT checkpoint to damage: (directory, config dict, tensors)."""
-  path = tmp_path / 'ckpt'
-  _randomize(transformers.BertModel(_hf_config('bert'))).save_pretrained(path)
-  return path, json.loads((path / 'config.json').read_text()), safetensors.torch.load_file(
-      path / 'model.safetensors')
-
-
-def _rewrite(path, config=None, tensors=None):
-  if config is not None:
-    (path / 'config.json').write_text(json.dumps(config))
-  if tensors is not None:
-    safetensors.torch.save_file(tensors, path / 'model.safetensors', metadata={'format': 'pt'})
+  return hf_testing.saved(_randomize(transformers.BertModel(_hf_config('bert'))),
+                          tmp_path / 'ckpt')
 
 
 @pytest.mark.parametrize('change, message', [
@@ -241,7 +233,7 @@ def _rewrite(path, config=None, tensors=None):
 ])
 def test_bad_config(bert_dir, change, message):
   path, config, _ = bert_dir
-  _rewrite(path, config={**config, **change})
+  hf_testing.rewrite(path, config={**config, **change})
   with pytest.raises(ValueError, match=message):
     hf_checkpoint.load_hf_encoder(path)
 
@@ -276,14 +268,14 @@ def test_missing_unexpected_and_misshapen_tensors(bert_dir):
   del tensors['encoder.layer.1.output.dense.bias']
   tensors['encoder.layer.0.attention.self.rotary.weight'] = torch.zeros(2)
   tensors['roberta.pooler.dense.bias'] = torch.zeros(2)
-  _rewrite(path, tensors=tensors)
+  hf_testing.rewrite(path, tensors=tensors)
   with pytest.raises(ValueError) as error:
     hf_checkpoint.load_hf_encoder(path, add_pooler=True)
   for text in ('missing tensor encoder.layer.1.output.dense.bias (64,)',
                'unexpected tensor encoder.layer.0.attention.self.rotary.weight',
                'unexpected tensor roberta.pooler.dense.bias'):
     assert text in str(error.value)
-  _rewrite(path, config={**config, 'intermediate_size': 96})
+  hf_testing.rewrite(path, config={**config, 'intermediate_size': 96})
   with pytest.raises(ValueError, match=r'tensor encoder.layer.0.intermediate.dense.weight has '
                                        r'shape \(128, 64\), expected \(96, 64\)'):
     hf_checkpoint.load_hf_encoder(path)

@@ -11,11 +11,12 @@ transformers = pytest.importorskip('transformers')
 
 import jax  # pylint: disable=g-import-not-at-top,g-bad-import-order
 import jax.numpy as jnp
-import safetensors.torch
 
 from xqg_jax.generation import decoding
 from xqg_jax.generation import hf_t5
 from xqg_jax.generation import t5
+
+from tests import hf_testing
 
 SIZES = dict(vocab_size=320, d_model=64, d_kv=16, d_ff=128, num_layers=2, num_decoder_layers=2,
              num_heads=4, relative_attention_num_buckets=32, relative_attention_max_distance=128)
@@ -205,17 +206,7 @@ def test_real_configs_match_presets():
 @pytest.fixture
 def mt5_dir(tmp_path):
   """An mT5 checkpoint to damage: (directory, config dict, tensors)."""
-  path = tmp_path / 'ckpt'
-  _hf_model('mt5').save_pretrained(path)
-  return path, json.loads((path / 'config.json').read_text()), safetensors.torch.load_file(
-      path / 'model.safetensors')
-
-
-def _rewrite(path, config=None, tensors=None):
-  if config is not None:
-    (path / 'config.json').write_text(json.dumps(config))
-  if tensors is not None:
-    safetensors.torch.save_file(tensors, path / 'model.safetensors', metadata={'format': 'pt'})
+  return hf_testing.saved(_hf_model('mt5'), tmp_path / 'ckpt')
 
 
 @pytest.mark.parametrize('change, message', [
@@ -230,7 +221,7 @@ def _rewrite(path, config=None, tensors=None):
 ])
 def test_bad_config(mt5_dir, change, message):
   path, config, _ = mt5_dir
-  _rewrite(path, config={**config, **change})
+  hf_testing.rewrite(path, config={**config, **change})
   with pytest.raises(ValueError, match=message):
     hf_t5.load_hf_t5(path)
 
@@ -241,20 +232,20 @@ def test_missing_unexpected_misshapen_and_corrupt(mt5_dir):
   del damaged['decoder.block.1.layer.2.DenseReluDense.wo.weight']
   damaged['encoder.block.1.layer.0.SelfAttention.relative_attention_bias.weight'] = torch.zeros(2)
   damaged['decoder.embed_tokens.weight'] = torch.zeros_like(tensors['shared.weight'])
-  _rewrite(path, tensors={k: v for k, v in damaged.items() if k != 'decoder.embed_tokens.weight'})
+  hf_testing.rewrite(path, tensors={k: v for k, v in damaged.items() if k != 'decoder.embed_tokens.weight'})
   with pytest.raises(ValueError) as error:
     hf_t5.load_hf_t5(path)
   for text in ('missing tensor decoder.block.1.layer.2.DenseReluDense.wo.weight (64, 128)',
                'unexpected tensor encoder.block.1.layer.0.SelfAttention.relative_attention_bias'):
     assert text in str(error.value)
-  _rewrite(path, tensors=damaged)
+  hf_testing.rewrite(path, tensors=damaged)
   with pytest.raises(ValueError, match='decoder.embed_tokens.weight differs from shared.weight'):
     hf_t5.load_hf_t5(path)
-  _rewrite(path, config={**config, 'd_ff': 96}, tensors=tensors)
+  hf_testing.rewrite(path, config={**config, 'd_ff': 96}, tensors=tensors)
   with pytest.raises(ValueError, match=r'tensor encoder.block.0.layer.1.DenseReluDense.wi_0.weight '
                                        r'has shape \(128, 64\), expected \(96, 64\)'):
     hf_t5.load_hf_t5(path)
-  _rewrite(path, config={**config, 'model_type': 't5'})  # Tied, but lm_head differs.
+  hf_testing.rewrite(path, config={**config, 'model_type': 't5'})  # Tied, but lm_head differs.
   with pytest.raises(ValueError, match='lm_head.weight differs from shared.weight but the config'):
     hf_t5.load_hf_t5(path)
   data = (path / 'model.safetensors').read_bytes()

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from xqg_jax import common_types
+from xqg_jax import config_checks
 from xqg_jax.layers import attention
 from xqg_jax.layers import embeddings
 from xqg_jax.layers import linears
@@ -103,12 +104,9 @@ class EncoderConfig:
          or self.max_position_embeddings > self.pad_token_id + 1,
          f'> pad_token_id + 1 = {self.pad_token_id + 1} (XLM-R positions start there)'),
     )
-    sizes = ('vocab_size', 'hidden_size', 'num_hidden_layers', 'num_attention_heads',
-             'intermediate_size', 'max_position_embeddings', 'type_vocab_size')
-    checks += tuple((name, getattr(self, name) > 0, 'positive') for name in sizes)
-    for name, ok, expected in checks:
-      if not ok:
-        raise ValueError(f'EncoderConfig.{name}={getattr(self, name)!r}: must be {expected}')
+    config_checks.check(self, checks, positive=(
+        'vocab_size', 'hidden_size', 'num_hidden_layers', 'num_attention_heads',
+        'intermediate_size', 'max_position_embeddings', 'type_vocab_size'))
 
   @property
   def compute_dtype(self) -> jnp.dtype:

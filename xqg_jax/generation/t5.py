@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from xqg_jax import common_types
+from xqg_jax import config_checks
 from xqg_jax.encoders import bert
 from xqg_jax.layers import attention
 from xqg_jax.layers import embeddings
@@ -90,16 +91,13 @@ class T5Config:
          f'> relative_attention_num_buckets // 2 = {self.relative_attention_num_buckets // 2}'),
         ('relative_attention_num_buckets', self.relative_attention_num_buckets >= 4, '>= 4'),
     )
-    sizes = ('vocab_size', 'd_model', 'd_kv', 'd_ff', 'num_layers', 'num_decoder_layers',
-             'num_heads')
-    checks += tuple((name, getattr(self, name) > 0, 'positive') for name in sizes)
     checks += tuple((name, isinstance(getattr(self, name), int)
                      and 0 <= getattr(self, name) < self.vocab_size,
                      f'a token id in [0, vocab_size={self.vocab_size})')
                     for name in ('pad_token_id', 'eos_token_id', 'decoder_start_token_id'))
-    for name, ok, expected in checks:
-      if not ok:
-        raise ValueError(f'T5Config.{name}={getattr(self, name)!r}: must be {expected}')
+    config_checks.check(self, checks, positive=(
+        'vocab_size', 'd_model', 'd_kv', 'd_ff', 'num_layers', 'num_decoder_layers',
+        'num_heads'))
 
   @property
   def compute_dtype(self) -> jnp.dtype:
