@@ -9,12 +9,15 @@ from etils import epath
 import jax
 import numpy as np
 
+from xqg_jax.io import atomic
+
 
 class MetricsWriter:
   """Appends metrics to `path` (process 0 only) and logs a progress line with steps/s and
   examples/s. On resume, lines after the resume step are dropped first, so the file
-  reads as one uninterrupted run. Object stores (`gs://`) cannot append: there the file is
-  rewritten whole at every write."""
+  reads as one uninterrupted run (rewritten atomically: a kill then cannot lose the earlier
+  lines). Object stores (`gs://`) cannot append: there the file is rewritten whole at every
+  write."""
 
   def __init__(self, path, examples_per_step: int, start_step: int = 0):
     self.path = epath.Path(path)
@@ -28,7 +31,7 @@ class MetricsWriter:
       if self.path.exists():
         self._lines = [line + '\n' for line in self.path.read_text().splitlines()
                        if line and json.loads(line)['step'] <= start_step]
-      self.path.write_text(''.join(self._lines))
+      atomic.write_text(self.path, ''.join(self._lines))
 
   def write(self, step: int, metrics: dict) -> dict:
     now = time.perf_counter()
@@ -40,7 +43,7 @@ class MetricsWriter:
       line = json.dumps(row) + '\n'
       if self._remote:  # gcsfs opens 'a' as 'w': appending would keep only the last row.
         self._lines.append(line)
-        self.path.write_text(''.join(self._lines))
+        atomic.write_text(self.path, ''.join(self._lines))
       else:
         with self.path.open('a') as f:
           f.write(line)
