@@ -6,6 +6,7 @@ with the process CPU utilisation (CPU seconds / wall seconds) and the load avera
 them. Peaks are measured in the same run with the same threads, never taken from a datasheet.
 """
 
+import contextlib
 import json
 import os
 import platform
@@ -207,6 +208,22 @@ def matmul_peaks(n: int, dtypes: Sequence[str], *, warmup: int, repeats: int,
     best = max(jax_variants, key=lambda v, dt=dt: peaks[f'jax[{v}]_{dt}']['gflops'])
     peaks[f'jax_{dt}'] = {**peaks[f'jax[{best}]_{dt}'], 'variant': best}
   return peaks
+
+
+def torch_runner(model, dtype: str, mode: str, call: Callable[[Any], Any]) -> Callable[[], Any]:
+  """A closure running `call(model)` under `inference_mode`; bf16 by CPU autocast
+  (`mode='autocast'`) or on a bf16 copy of the model (`mode='cast'`)."""
+  import torch  # pylint: disable=g-import-not-at-top
+  autocast = dtype == 'bfloat16' and mode == 'autocast'
+  if dtype == 'bfloat16' and mode == 'cast':
+    model = model.to(torch.bfloat16)
+
+  def run():
+    context = (torch.autocast('cpu', dtype=torch.bfloat16) if autocast
+               else contextlib.nullcontext())
+    with torch.inference_mode(), context:
+      return call(model)
+  return run
 
 
 def write_json(result: Mapping[str, Any], output: str | None) -> None:

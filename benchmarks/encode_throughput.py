@@ -29,7 +29,6 @@ Usage:
   python -m benchmarks.encode_throughput --quick --sizes=tiny
 """
 
-import contextlib
 import os
 import sys
 import tempfile
@@ -134,17 +133,8 @@ def _torch_forward(model, dtype: str, mode: str, ids, mask, token_types) -> Call
   """A PyTorch forward pass under `inference_mode` (bf16: autocast or a bf16 model copy)."""
   import torch  # pylint: disable=g-import-not-at-top
   ids, mask, token_types = (torch.from_numpy(x).long() for x in (ids, mask, token_types))
-  autocast = dtype == 'bfloat16' and mode == 'autocast'
-  if dtype == 'bfloat16' and mode == 'cast':
-    model = model.to(torch.bfloat16)
-
-  def run():
-    context = (torch.autocast('cpu', dtype=torch.bfloat16) if autocast
-               else contextlib.nullcontext())
-    with torch.inference_mode(), context:
-      return model(input_ids=ids, attention_mask=mask, token_type_ids=token_types
-                   ).last_hidden_state
-  return run
+  return common.torch_runner(model, dtype, mode, lambda m: m(
+      input_ids=ids, attention_mask=mask, token_type_ids=token_types).last_hidden_state)
 
 
 def _max_abs_diff(ours, theirs) -> float:

@@ -29,7 +29,6 @@ Usage:
   python -m benchmarks.generate_throughput --quick
 """
 
-import contextlib
 import itertools
 import os
 import sys
@@ -125,19 +124,10 @@ def _torch(model, dtype: str, mode: str, ids, mask, sampling) -> Callable[[], An
   """PyTorch `generate` forced to `max_new_tokens` tokens, under `inference_mode`."""
   import torch  # pylint: disable=g-import-not-at-top
   ids, mask = torch.from_numpy(ids).long(), torch.from_numpy(mask).long()
-  autocast = dtype == 'bfloat16' and mode == 'autocast'
-  if dtype == 'bfloat16' and mode == 'cast':
-    model = model.to(torch.bfloat16)
-
-  def run():
-    context = (torch.autocast('cpu', dtype=torch.bfloat16) if autocast
-               else contextlib.nullcontext())
-    with torch.inference_mode(), context:
-      return model.generate(
-          input_ids=ids, attention_mask=mask, do_sample=True, top_k=sampling.top_k,
-          top_p=1.0, temperature=1.0, num_return_sequences=sampling.num_return_sequences,
-          max_new_tokens=sampling.max_new_tokens, min_new_tokens=sampling.max_new_tokens)
-  return run
+  return common.torch_runner(model, dtype, mode, lambda m: m.generate(
+      input_ids=ids, attention_mask=mask, do_sample=True, top_k=sampling.top_k, top_p=1.0,
+      temperature=1.0, num_return_sequences=sampling.num_return_sequences,
+      max_new_tokens=sampling.max_new_tokens, min_new_tokens=sampling.max_new_tokens))
 
 
 def _logit_diff(model, config, params, ids, mask) -> float:
@@ -169,7 +159,7 @@ def run_size(size: str, dtypes, *, batch_size: int, num_samples: int, max_new_to
                                      top_k=TOP_K)
   ids, mask = _prompts(batch_size, prompt_len, min_prompt_len, SIZES[size]['vocab_size'])
   queries = batch_size * num_samples
-  fns, compile_s, first_call_s = {}, {}, {}
+  fns, first_call_s = {}, {}
   info = {'size': size, 'config': SIZES[size], 'prompt_lengths': mask.sum(1).tolist()}
   with tempfile.TemporaryDirectory() as directory:
     t0 = time.perf_counter()
