@@ -211,3 +211,11 @@ def test_duplicate_questions_are_errors(tmp_path):
   questions[0] = (emb, ids[:1] + ids[:-1])  # The first question twice, the last one gone.
   with pytest.raises(ValueError, match="'doc0' has 2 copies of generated question 0 in 'ar'"):
     _fuse(tmp_path, corpus, questions)
+
+
+def test_empty_shards_are_errors(tmp_path):
+  _, _, corpus, questions = _corpus_and_questions(tmp_path / 'src')
+  corpus[1] = (np.zeros((0, _DIM)), [])
+  questions[1] = (np.zeros((0, _DIM)), [])
+  with pytest.raises(ValueError, match='emb-00001-of-00002.npy: empty shard'):
+    _fuse(tmp_path, corpus, questions)

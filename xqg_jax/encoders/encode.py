@@ -170,6 +170,8 @@ def load_shard(directory, shard: int) -> tuple[np.ndarray, list[str]]:
   if emb.ndim != 2 or len(ids) != emb.shape[0] or emb.shape[1] != meta['dim']:
     raise ValueError(f'{path}: {emb.shape} embeddings for {len(ids)} ids '
                      f'(dim {meta["dim"]} expected)')
+  if not ids:
+    raise ValueError(f'{path}: empty shard (no embeddings); every shard must hold rows')
   return emb, ids
 
 
