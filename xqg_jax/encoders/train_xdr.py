@@ -22,6 +22,7 @@ from xqg_jax.encoders import xdr_step
 from xqg_jax.io import atomic
 from xqg_jax.io import stage
 from xqg_jax.parallel import mesh as mesh_lib
+from xqg_jax.parallel import multihost
 from xqg_jax.parallel import partitioning
 from xqg_jax.training import optimizer
 from xqg_jax.training import trainer
@@ -92,4 +93,5 @@ def train(config: ml_collections.ConfigDict, workdir, *, data_dir, tfds_dir,
   if jax.process_index() == 0:
     stage.run(out, stage='train_xdr', config=xdr.to_dict(), inputs=inputs, produce=produce,
               force=True)
+  multihost.barrier(f'finished:{out}')  # No process returns before the outputs exist.
   return out

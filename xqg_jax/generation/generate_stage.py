@@ -169,4 +169,5 @@ def run(config: ml_collections.ConfigDict, workdir, *, xqg_dir, data_dir, tfds_d
     stage.run(directory, stage='generate', config=stage_config, inputs=inputs,
               produce=lambda d: ([shard_file(s, num_shards) for s in range(num_shards)],
                                  {'counts': dict(counts)}), force=True)
+  multihost.barrier(f'finished:{directory}')  # No process returns before the manifest exists.
   return directory

@@ -30,6 +30,7 @@ from xqg_jax.generation import xqg_step
 from xqg_jax.io import atomic
 from xqg_jax.io import stage
 from xqg_jax.parallel import mesh as mesh_lib
+from xqg_jax.parallel import multihost
 from xqg_jax.parallel import partitioning
 from xqg_jax.training import optimizer
 from xqg_jax.training import trainer
@@ -157,17 +158,17 @@ def train(config: ml_collections.ConfigDict, workdir, *, data_dir, tfds_dir, tok
       pretrained=pretrained, stop_at=stop_at)
   if int(state.step) < total:
     return out
+  params = jax.device_get(state.params)
+  untrained = pretrained if pretrained is not None else jax.device_get(
+      nn.unbox(init_params(jax.random.key(config.seed))))
+  with jax.set_mesh(mesh):  # On every process: each holds its share of the held-out batches.
+    losses = {'untrained': heldout_loss(model, untrained, heldout, tokenizer, config, mesh,
+                                        rules),
+              'trained': heldout_loss(model, params, heldout, tokenizer, config, mesh, rules),
+              'examples': len(heldout)}
 
   def produce(directory):
-    params = jax.device_get(state.params)
     hf_t5.save_hf_t5(cfg, params, directory / 'hf')
-    untrained = pretrained if pretrained is not None else jax.device_get(
-        nn.unbox(init_params(jax.random.key(config.seed))))
-    with jax.set_mesh(mesh):
-      losses = {'untrained': heldout_loss(model, untrained, heldout, tokenizer, config, mesh,
-                                          rules),
-                'trained': heldout_loss(model, params, heldout, tokenizer, config, mesh, rules),
-                'examples': len(heldout)}
     atomic.write_text(directory / HELDOUT_JSON, json.dumps(losses, indent=1) + '\n')
     settings = {'t5': dataclasses.asdict(cfg), 'xqg': xqg.to_dict(), 'steps': total}
     atomic.write_text(directory / 'model.json', json.dumps(settings, indent=1) + '\n')
@@ -177,4 +178,5 @@ def train(config: ml_collections.ConfigDict, workdir, *, data_dir, tfds_dir, tok
   if jax.process_index() == 0:
     stage.run(out, stage='train_xqg', config=xqg.to_dict(), inputs=inputs, produce=produce,
               force=True)
+  multihost.barrier(f'finished:{out}')  # No process returns before the outputs exist.
   return out
