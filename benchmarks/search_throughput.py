@@ -1,12 +1,14 @@
 r"""Search throughput at equal recall: ScaNN (ours) vs exact search and FAISS HNSW / IVF-PQ.
 
-Data: `rows` x `dim` float32 vectors from a Gaussian mixture shaped like DPR-style CLS
-embeddings, not L2-normalised: a shared mean component (embeddings are anisotropic), cluster
-centres with power-law (Zipf, exponent 1) cluster sizes, within-cluster noise with a decaying
-spectrum (variance of direction i ~ 1/(i+1)^0.5), all rotated by a random orthogonal matrix
-(so no coordinate axis is special to a product quantizer), and per-vector norms varying
-~10% (log-normal). Queries are data vectors (drawn uniformly, so large clusters get more)
-plus fresh noise of 0.7x the within-cluster scale. Deterministic from `--seed`.
+Data: `rows` x `dim` float32 vectors from a two-level Gaussian mixture shaped like DPR-style
+CLS embeddings, not L2-normalised (norms are MEAN_NORM.. below): a shared mean component
+(embeddings are anisotropic); `topics` topic centres whose sizes follow a power law (Zipf,
+exponent 1: topic r holds ~1/r of the sub-clusters); sub-clusters of ~`subcluster_size`
+vectors around offsets from their topic centre (a passage's near neighbours); within each,
+noise with a decaying spectrum (variance of direction i ~ 1/i^0.5); everything rotated by a
+random orthogonal matrix, so no coordinate axis is special to a product quantizer. Queries are
+data vectors (drawn uniformly, so dense topics get more queries) plus fresh noise at 0.7x the
+data noise. Deterministic from `--seed`.
 
 Ground truth: exact top-`k` by NumPy (float32 BLAS matmul per corpus chunk + argpartition).
 Contenders, all with the same thread count, all answering the same `queries` in one batch:
@@ -47,12 +49,16 @@ METHODS = ('exact_numpy', 'exact_jax', 'scann', 'faiss_hnsw', 'faiss_ivfpq')
 # best FAISS method.
 TARGET_OVER_EXACT = 10.0
 TARGET_OVER_FAISS = 1.0
+# Data geometry (vector norms): shared mean, topic centres, sub-cluster offsets from their
+# topic centre, within-sub-cluster noise; query noise relative to the data noise.
+MEAN_NORM, TOPIC_NORM, SUBCLUSTER_NORM, NOISE_NORM, QUERY_NOISE = 1.0, 1.0, 0.6, 0.4, 0.7
 
 _ROWS = flags.DEFINE_integer('rows', 500_000, 'Corpus vectors.')
 _DIM = flags.DEFINE_integer('dim', 768, 'Vector dimension.')
 _QUERIES = flags.DEFINE_integer('queries', 1_000, 'Queries, answered in one batch.')
 _K = flags.DEFINE_integer('k', 100, 'Neighbours per query (recall@k).')
-_CLUSTERS = flags.DEFINE_integer('clusters', 2_000, 'Mixture components.')
+_TOPICS = flags.DEFINE_integer('topics', 1_000, 'Topics (Zipf-sized groups of sub-clusters).')
+_SUBCLUSTER = flags.DEFINE_integer('subcluster_size', 50, 'Mean vectors per sub-cluster.')
 _SEED = flags.DEFINE_integer('seed', 0, 'Data seed.')
 _THREADS = flags.DEFINE_integer('threads', 0, 'Threads for every method; 0: all usable cores.')
 _REPEATS = flags.DEFINE_integer('repeats', 3, 'Timed calls per sweep point (best is kept).')
@@ -66,49 +72,56 @@ _TRAIN_SAMPLE = flags.DEFINE_integer('scann_training_sample', 250_000,
 _DIMS_PER_BLOCK = flags.DEFINE_integer('scann_dims_per_block', 2, 'ScaNN AH dims per code.')
 _AQ_THRESHOLD = flags.DEFINE_float('scann_aq_threshold', 0.2,
                                    'ScaNN anisotropic quantization threshold.')
-_LEAVES = flags.DEFINE_list('scann_leaves', ['10', '20', '40', '60', '100', '150', '250'],
+_LEAVES = flags.DEFINE_list('scann_leaves', ['20', '40', '60', '80', '120', '160', '250'],
                             'ScaNN leaves_to_search sweep.')
-_REORDER = flags.DEFINE_list('scann_reorder', ['100', '200', '400'], 'ScaNN reorder_k sweep.')
+_REORDER = flags.DEFINE_list('scann_reorder', ['200', '400', '800'], 'ScaNN reorder_k sweep.')
 _HNSW_M = flags.DEFINE_integer('hnsw_m', 32, 'HNSW neighbours per node.')
-_HNSW_EFC = flags.DEFINE_integer('hnsw_ef_construction', 80, 'HNSW efConstruction.')
+_HNSW_EFC = flags.DEFINE_integer(
+    'hnsw_ef_construction', 128, 'HNSW efConstruction (DPR\'s HNSW indexer uses 200; 128 '
+    'keeps the 500k x 768 build near 15 min on 2 shared cores).')
 _HNSW_EF = flags.DEFINE_list('hnsw_ef', ['100', '150', '200', '300', '500', '800'],
                              'HNSW efSearch sweep (>= k).')
 _HNSW_MAX_BUILD = flags.DEFINE_float(
-    'hnsw_max_build_s', 900.0, 'Skip HNSW when its build, extrapolated from the first '
+    'hnsw_max_build_s', 2_400.0, 'Skip HNSW when its build, extrapolated from the first '
     'tenth of the rows, would take longer than this.')
 _IVFPQ = flags.DEFINE_string('ivfpq', 'IVF{nlist},PQ{half}x4fs,RFlat',
                              'FAISS index_factory string ({nlist}, {half}: dim/2 filled in).')
 _NLIST = flags.DEFINE_integer('ivf_nlist', 2_000, 'IVF lists.')
 _NPROBE = flags.DEFINE_list('ivf_nprobe', ['10', '20', '40', '60', '100', '150', '250'],
                             'IVF nprobe sweep.')
-_K_FACTOR = flags.DEFINE_list('ivf_k_factor', ['1', '2', '4'],
+_K_FACTOR = flags.DEFINE_list('ivf_k_factor', ['2', '4', '8'],
                               'RFlat k_factor sweep (candidates re-ranked = k_factor * k).')
 _QUICK = flags.DEFINE_boolean('quick', False, 'Smoke run: 10k x 64 vectors, 100 queries, 100 '
-                              'clusters, 1 repeat, two points per sweep (the second '
+                              'topics, 1 repeat, two points per sweep (the second '
                               'searches everything).')
 _OUTPUT = flags.DEFINE_string('output', '', 'JSON output path; empty prints the JSON.')
 
 
-def make_data(rows: int, dim: int, queries: int, clusters: int, seed: int):
+def make_data(rows: int, dim: int, queries: int, topics: int, subcluster_size: int,
+              seed: int):
   """(corpus [rows, dim], queries [queries, dim]) float32 as the module docstring says."""
   import numpy as np  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(seed)
-  rotation, _ = np.linalg.qr(rng.standard_normal((dim, dim)))
-  rotation = rotation.astype(np.float32)
+
+  def directions(n, norm):  # n random vectors of about `norm` length.
+    return norm * rng.standard_normal((n, dim)).astype(np.float32) / np.sqrt(dim)
+  rotation = np.linalg.qr(rng.standard_normal((dim, dim)))[0].astype(np.float32)
   spectrum = (np.arange(1, dim + 1) ** -0.25).astype(np.float32)  # std; variance ~ i^-0.5
-  spectrum *= 0.7 / np.linalg.norm(spectrum)  # Noise norm ~0.7; centre spread ~1.
-  mean = 2.0 * rng.standard_normal(dim).astype(np.float32) / np.sqrt(dim)
-  centres = rng.standard_normal((clusters, dim)).astype(np.float32) / np.sqrt(dim)
-  sizes = 1.0 / np.arange(1, clusters + 1)
-  label = rng.choice(clusters, size=rows, p=sizes / sizes.sum())
+  spectrum *= NOISE_NORM / np.linalg.norm(spectrum)
+  mean = directions(1, MEAN_NORM)[0]
+  num_sub = max(1, rows // subcluster_size)
+  zipf = 1.0 / np.arange(1, topics + 1)
+  topic = rng.choice(topics, size=num_sub, p=zipf / zipf.sum())
+  centres = directions(topics, TOPIC_NORM)[topic] + directions(num_sub, SUBCLUSTER_NORM)
+  label = rng.integers(0, num_sub, rows)
   corpus = np.empty((rows, dim), np.float32)
   for start in range(0, rows, 65_536):  # Blocks bound the float32 temporaries.
     stop = min(start + 65_536, rows)
     noise = rng.standard_normal((stop - start, dim), dtype=np.float32) * spectrum
     corpus[start:stop] = (mean + centres[label[start:stop]] + noise) @ rotation
   near = rng.integers(0, rows, queries)
-  noise = rng.standard_normal((queries, dim), dtype=np.float32) * (0.7 * spectrum)
-  return corpus, (corpus[near] + noise @ rotation).astype(np.float32)
+  noise = rng.standard_normal((queries, dim), dtype=np.float32) * (QUERY_NOISE * spectrum)
+  return corpus, corpus[near] + noise @ rotation
 
 
 def exact_numpy(corpus, queries, k: int, chunk: int):
@@ -199,6 +212,7 @@ def _faiss_hnsw(corpus, queries, k, sweep: _Sweep, builds: dict, m: int, ef_cons
         builds['faiss_hnsw'] = {'skipped': f'build estimated at {estimate:.0f} s > '
                                            f'hnsw_max_build_s={max_build_s:.0f} s '
                                            f'(from the first {stop} rows)'}
+        print(f'faiss_hnsw skipped: {builds["faiss_hnsw"]["skipped"]}', file=sys.stderr)
         return
   builds['faiss_hnsw'] = {'seconds': time.perf_counter() - t0, 'M': m,
                           'efConstruction': ef_construction, 'transform': 'MIPS->L2 (DPR)'}
@@ -235,7 +249,8 @@ def _faiss_ivfpq(corpus, queries, k, sweep: _Sweep, builds: dict, factory: str, 
       sweep.point('faiss_ivfpq', {'nprobe': nprobe, 'k_factor': k_factor}, search)
 
 
-def run(*, rows: int, dim: int, num_queries: int, k: int, clusters: int, seed: int,
+def run(*, rows: int, dim: int, num_queries: int, k: int, topics: int,
+        subcluster_size: int, seed: int,
         threads: int, repeats: int, final_repeats: int, target_recall: float,
         exact_chunk: int, scann_config: dict, scann_leaves, scann_reorder, hnsw_m: int,
         hnsw_ef_construction: int, hnsw_ef, hnsw_max_build_s: float, ivfpq: str,
@@ -254,7 +269,7 @@ def run(*, rows: int, dim: int, num_queries: int, k: int, clusters: int, seed: i
                    'scann_version': metadata.version('scann')})
   began = time.perf_counter()
   t0 = time.perf_counter()
-  corpus, queries = make_data(rows, dim, num_queries, clusters, seed)
+  corpus, queries = make_data(rows, dim, num_queries, topics, subcluster_size, seed)
   data_s = time.perf_counter() - t0
   truth = exact_numpy(corpus, queries, k, exact_chunk)
   sweep = _Sweep(truth, k, repeats)
@@ -300,11 +315,15 @@ def run(*, rows: int, dim: int, num_queries: int, k: int, clusters: int, seed: i
       'benchmark': 'search_throughput',
       'machine': common.machine_info(),
       'settings': {**settings, 'rows': rows, 'dim': dim, 'queries': num_queries, 'k': k,
-                   'clusters': clusters, 'seed': seed, 'repeats': repeats,
+                   'topics': topics, 'subcluster_size': subcluster_size, 'seed': seed, 'repeats': repeats,
                    'final_repeats': final_repeats, 'target_recall': target_recall,
                    'scann_config': scann_config, 'data_s': data_s,
-                   'data': 'Gaussian mixture, Zipf cluster sizes, shared mean, decaying '
-                           'spectrum, random rotation, norms +-10% (not L2-normalised)',
+                   'data': 'two-level Gaussian mixture (Zipf-sized topics of sub-clusters), '
+                           'shared mean, decaying noise spectrum, random rotation, not '
+                           'L2-normalised; queries = data vectors + noise',
+                   'data_norms': {'mean': MEAN_NORM, 'topic': TOPIC_NORM,
+                                  'subcluster': SUBCLUSTER_NORM, 'noise': NOISE_NORM,
+                                  'query_noise_rel': QUERY_NOISE},
                    'timing': 'all queries in one batch; best of repeats (median given); '
                              'best points re-timed interleaved (final_*)'},
       'builds': builds,
@@ -360,7 +379,7 @@ def main(argv):
   result = run(
       rows=10_000 if quick else _ROWS.value, dim=64 if quick else _DIM.value,
       num_queries=100 if quick else _QUERIES.value, k=_K.value,
-      clusters=100 if quick else _CLUSTERS.value, seed=_SEED.value, threads=_THREADS.value,
+      topics=100 if quick else _TOPICS.value, subcluster_size=_SUBCLUSTER.value, seed=_SEED.value, threads=_THREADS.value,
       repeats=1 if quick else _REPEATS.value,
       final_repeats=1 if quick else _FINAL_REPEATS.value,
       target_recall=_TARGET_RECALL.value, exact_chunk=_EXACT_CHUNK.value,

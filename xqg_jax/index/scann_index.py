@@ -3,6 +3,9 @@
 The index is a k-means tree over the rows, asymmetric hashing (product quantization with the
 anisotropic loss) to score the rows of the searched leaves, and an exact float32 re-scoring
 of the best `reorder_k` candidates. Shards too small for that get ScaNN's brute force.
+ScaNN's k-means training is not deterministic (seen here with one training thread and fixed
+`clustering_seed`s; google-research/google-research#1747), so two builds of the same rows can
+rank a few candidates differently; a saved index searches identically after loading.
 
 A saved index is a directory of ScaNN's own files (protobufs and `.npy` arrays, written by
 its C++ code with paths relative to the directory) plus `index.json`; it is written in a
