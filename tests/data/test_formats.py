@@ -133,20 +133,21 @@ def test_trec_run_exact_text(tmp_path):
          'q10': [('d9', 1.0), ('d3', 2.25), ('d2', 1.0), ('d7', -0.1234567)]}
   assert trec_run.write_run(path, run, 'xqg') == 5
   # Queries sorted as strings, hits by (-score, docid): d2 before d9 on the tie.
-  assert path.read_text() == ('q10 Q0 d3 1 2.250000 xqg\n'
-                              'q10 Q0 d2 2 1.000000 xqg\n'
-                              'q10 Q0 d9 3 1.000000 xqg\n'
-                              'q10 Q0 d7 4 -0.123457 xqg\n'
-                              'q2 Q0 d1 1 0.500000 xqg\n')
+  # Scores with 9 significant digits: every float32 score survives the round trip.
+  assert path.read_text() == ('q10 Q0 d3 1 2.25 xqg\n'
+                              'q10 Q0 d2 2 1 xqg\n'
+                              'q10 Q0 d9 3 1 xqg\n'
+                              'q10 Q0 d7 4 -0.1234567 xqg\n'
+                              'q2 Q0 d1 1 0.5 xqg\n')
   assert trec_run.read_run(path) == {
-      'q10': [('d3', 2.25), ('d2', 1.0), ('d9', 1.0), ('d7', -0.123457)], 'q2': [('d1', 0.5)]}
+      'q10': [('d3', 2.25), ('d2', 1.0), ('d9', 1.0), ('d7', -0.1234567)], 'q2': [('d1', 0.5)]}
   assert [e.rank for e in trec_run.read_run_entries(path)] == [1, 2, 3, 4, 1]
 
 
 def test_trec_run_hits_and_score_order_on_read(tmp_path):
   path = tmp_path / 'run.trec'
   assert trec_run.write_run(path, {'q': [('a', 1.0), ('b', 3.0), ('c', 2.0)]}, 't', hits=2) == 2
-  assert path.read_text() == 'q Q0 b 1 3.000000 t\nq Q0 c 2 2.000000 t\n'
+  assert path.read_text() == 'q Q0 b 1 3 t\nq Q0 c 2 2 t\n'
   shuffled = tmp_path / 'shuffled.trec'
   shuffled.write_text('q Q0 c 2 2.0 t\nq Q0 b 1 3.0 t\n')
   assert trec_run.read_run(shuffled) == {'q': [('b', 3.0), ('c', 2.0)]}
