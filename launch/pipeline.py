@@ -13,12 +13,12 @@ from absl import flags
 from etils import epath
 import jax
 
-from launch import readme_results
 from launch import stages
 from xqg_jax.configs import flags as config_flags
 from xqg_jax.parallel import multihost
 from xqg_jax.data import prepare
 from xqg_jax.data.synthetic import stats as stats_lib
+from xqg_jax.eval import report
 from xqg_jax.io import atomic
 
 _CONFIG = config_flags.define_config_flag()
@@ -47,7 +47,7 @@ def main(argv):
   state = stages.run(_CONFIG.value, _WORKDIR.value, until=_UNTIL.value, only=_STAGES.value,
                      from_stage=_FROM.value)
   reports = epath.Path(_WORKDIR.value) / 'reports'
-  atomic.write_text(reports / readme_results.TIMINGS_JSON, json.dumps(
+  atomic.write_text(reports / report.TIMINGS_NAME, json.dumps(
       {'stages': state['timings'], 'machine': _machine()}, indent=1) + '\n')
   print('| stage | seconds |\n|---|---|')
   for name, seconds in state['timings'].items():

@@ -23,7 +23,6 @@ from xqg_jax.robustness import report as robustness_report
 # DESIGN.md §1: mBERT xDR on XOR-TyDi dev, the xQG authors' reproduction (macro over 7 languages).
 PAPER = {'R@2kt': (44.20, 46.23), 'R@5kt': (51.84, 53.35)}
 BEGIN, END = '<!-- results:begin -->', '<!-- results:end -->'
-TIMINGS_JSON = 'timings.json'  # written by launch/pipeline.py into workdir/reports/
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'A finished pipeline work dir.', required=True)
 _README = flags.DEFINE_string('readme', 'README.md', 'The README to update in place.')
@@ -32,7 +31,7 @@ _README = flags.DEFINE_string('readme', 'README.md', 'The README to update in pl
 def render(workdir) -> str:
   """The results section of a finished work dir, as Markdown."""
   reports = epath.Path(workdir) / 'reports'
-  timings = json.loads((reports / TIMINGS_JSON).read_text())
+  timings = json.loads((reports / report.TIMINGS_NAME).read_text())
   test = json.loads((reports / 'test' / report.JSON_NAME).read_text())
   dev = json.loads((reports / 'dev' / report.JSON_NAME).read_text())
   robustness = json.loads((reports / 'robustness' / robustness_report.JSON_NAME).read_text())

@@ -148,8 +148,9 @@ def test_stage_selection_reuses_recorded_results(evaluated):
 
 def test_readme_results_are_rendered_from_the_reports(evaluated, tmp_path):
   from launch import readme_results  # pylint: disable=g-import-not-at-top
+  from xqg_jax.eval import report  # pylint: disable=g-import-not-at-top
   _, workdir, state = evaluated
-  (workdir / 'reports' / readme_results.TIMINGS_JSON).write_text(json.dumps(
+  (workdir / 'reports' / report.TIMINGS_NAME).write_text(json.dumps(
       {'stages': state['timings'], 'machine': 'test machine'}))
   section = readme_results.render(workdir)
   for needle in ('xDR+xQG vs xDR on test: R@2kt', 'Robustness (test)', 'test machine',

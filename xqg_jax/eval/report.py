@@ -18,6 +18,7 @@ from xqg_jax.io import atomic
 
 MARKDOWN_NAME = 'report.md'
 JSON_NAME = 'report.json'
+TIMINGS_NAME = 'timings.json'  # workdir/reports/: stage seconds and machine (launch/pipeline.py)
 SWEEP_LABELS = {'alpha': 'alpha', 'num_queries': 'generated queries per language'}
 
 
