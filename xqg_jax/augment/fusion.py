@@ -59,14 +59,33 @@ def fuse(passages: np.ndarray, question_emb: np.ndarray, picks: np.ndarray, alph
          reduce: str) -> np.ndarray:
   """`(1 - alpha) * passages + alpha * reduce_j(question_emb[picks[:, j]])`: [n, H].
 
-  Gathers one column of `picks` at a time, so memory stays at a few [n, H] arrays.
+  When the questions are stored passage-major with the chosen ones in a contiguous block (the
+  generate stage's layout when all its languages are fused), they are summed through a reshaped
+  view; otherwise one column of `picks` is gathered at a time. Memory stays at a few [n, H].
   """
-  pooled = np.zeros(passages.shape, np.float32)
-  for column in picks.T:
-    pooled += question_emb[column]
+  block = _contiguous_block(picks, len(question_emb))
+  if block is not None:
+    per_passage, start = block
+    view = question_emb.reshape(len(picks), per_passage, -1)[:, start:start + picks.shape[1]]
+    pooled = view.sum(axis=1, dtype=np.float32)
+  else:
+    pooled = np.zeros(passages.shape, np.float32)
+    for column in picks.T:
+      pooled += question_emb[column]
   if reduce == 'mean':
     pooled /= picks.shape[1]
   return ((1.0 - alpha) * passages + alpha * pooled).astype(np.float32)
+
+
+def _contiguous_block(picks: np.ndarray, rows: int) -> tuple[int, int] | None:
+  """(questions per passage, first column) when passage p's picks are the rows
+  `p * per_passage + start + [0, 1, ...]`; else None."""
+  n, m = picks.shape
+  if n == 0 or rows % n:
+    return None
+  per_passage, start = rows // n, int(picks[0, 0])
+  expected = (np.arange(n)[:, None] * per_passage + start + np.arange(m)[None, :])
+  return (per_passage, start) if np.array_equal(picks, expected) else None
 
 
 def check_finite(emb: np.ndarray, ids: Sequence[str], where: str) -> None:
