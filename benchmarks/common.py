@@ -226,6 +226,13 @@ def torch_runner(model, dtype: str, mode: str, call: Callable[[Any], Any]) -> Ca
   return run
 
 
+def target_line(target: Mapping[str, Any], label: str = '', suffix: str = '') -> str:
+  """`target {label} {metric} >= {target}: {value} -> met|SHORT{suffix}` for a report."""
+  name = f'{label} {target["metric"]}' if label else target['metric']
+  verdict = 'met' if target['met'] else 'SHORT'
+  return f'target {name} >= {target["target"]}: {target["value"]:.2f} -> {verdict}{suffix}'
+
+
 def write_json(result: Mapping[str, Any], output: str | None) -> None:
   """Writes `result` as JSON to `output`, or prints it when `output` is empty."""
   text = json.dumps(result, indent=2, sort_keys=False, default=str)

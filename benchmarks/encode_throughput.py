@@ -299,10 +299,9 @@ def format_report(result: dict[str, Any]) -> str:
   if contended:
     lines.append(f'UNRELIABLE (other processes kept > {CONTENDED_CORES} cores busy while '
                  f'timing): {", ".join(contended)}')
-  for t in result['targets']:
-    verdict = 'met' if t['met'] else 'SHORT'
-    lines.append(f'target {t["size"]} [{t["variant"]}] {t["metric"]} >= {t["target"]}: '
-                 f'{t["value"]:.2f} -> {verdict}' + (' (contended)' if t['contended'] else ''))
+  lines += [common.target_line(t, f'{t["size"]} [{t["variant"]}]',
+                               ' (contended)' if t['contended'] else '')
+            for t in result['targets']]
   if result['targets_summary']['any_variant_meets_all'] is False:
     lines.append('TARGETS NOT MET by any variant of ours.')
   return '\n'.join(lines)

@@ -302,10 +302,7 @@ def format_report(result: dict[str, Any]) -> str:
              ('compile_s', 'compile s', '.1f'), ('cpu_util', 'cpu util', '.2f'),
              ('eos_before_end', 'early EOS', 'd')]
   lines.append(common.format_table(result['rows'], columns))
-  for t in result['targets']:
-    verdict = 'met' if t['met'] else 'SHORT'
-    lines.append(f'target {t["size"]} {t["metric"]} >= {t["target"]}: {t["value"]:.2f} '
-                 f'-> {verdict}')
+  lines += [common.target_line(t, t['size']) for t in result['targets']]
   if result['all_targets_met'] is False:
     lines.append('NOT ALL TARGETS MET.')
   return '\n'.join(lines)

@@ -359,9 +359,7 @@ def format_report(result: dict[str, Any]) -> str:
     lines.append(f'no point reached the target recall: {", ".join(missing)}')
   for name, value in result['ratios'].items():
     lines.append(f'{name}: {value:.2f}' if value is not None else f'{name}: -')
-  for t in result['targets']:
-    lines.append(f'target {t["metric"]} >= {t["target"]}: {t["value"]:.2f} -> '
-                 f'{"met" if t["met"] else "SHORT"}')
+  lines += [common.target_line(t) for t in result['targets']]
   return '\n'.join(lines)
 
 
