@@ -12,6 +12,7 @@ from absl import logging
 from etils import epath
 import ml_collections
 
+from xqg_jax import languages
 from xqg_jax.augment import fusion
 from xqg_jax.data import prepare
 from xqg_jax.data import tokenizers
@@ -25,9 +26,12 @@ from xqg_jax.encoders import train_xdr
 from xqg_jax.eval import compare
 from xqg_jax.eval import evaluate_stage
 from xqg_jax.eval import report
+from xqg_jax.eval import select_stage
 from xqg_jax.eval import sweep
+from xqg_jax.eval import systems as systems_lib
 from xqg_jax.eval import xor_retrieve
 from xqg_jax.generation import generate_stage
+from xqg_jax.generation import oracle_stage
 from xqg_jax.generation import train_xqg
 from xqg_jax.io import atomic
 from xqg_jax.io import manifest as manifest_lib
@@ -72,11 +76,30 @@ def _train_xdr(config, workdir, state: State) -> State:
   return {'xdr_dir': str(out)}
 
 
+def _pretrain_xqg(config, workdir, state: State) -> State:
+  inputs = _inputs(state, 'data_dir', 'generator_tokenizer')
+  out = train_xqg.pretrain(config, workdir, data_dir=state['data_dir'],
+                           tokenizer_dir=state['generator_tokenizer'], inputs=inputs)
+  return {'xqg_pretrain_dir': str(out) if out else None}
+
+
 def _train_xqg(config, workdir, state: State) -> State:
+  inputs = _inputs(state, 'data_dir', 'generator_tokenizer')
+  if state['xqg_pretrain_dir']:
+    inputs.update(_inputs(state, 'xqg_pretrain_dir'))
   out = train_xqg.train(config, workdir, data_dir=state['data_dir'], tfds_dir=state['tfds_dir'],
-                        tokenizer_dir=state['generator_tokenizer'],
-                        inputs=_inputs(state, 'data_dir', 'generator_tokenizer'))
+                        tokenizer_dir=state['generator_tokenizer'], inputs=inputs,
+                        pretrained_dir=state['xqg_pretrain_dir'])
   return {'xqg_dir': str(out)}
+
+
+def _quality(config, directory) -> dict | None:
+  """Generated-question quality of a generated directory (synthetic data only)."""
+  if config.data.source != 'synthetic':
+    return None
+  rows = (row for path in sorted(epath.Path(directory).glob('generated-*.jsonl'))
+          for row in augmented.read_augmented(path, check_duplicates=False))
+  return generated_quality.compute(benchmark.SyntheticBenchmark(config.synthetic), rows)
 
 
 def _generate(config, workdir, state: State) -> State:
@@ -84,105 +107,152 @@ def _generate(config, workdir, state: State) -> State:
                            data_dir=state['data_dir'], tfds_dir=state['tfds_dir'],
                            tokenizer_dir=state['generator_tokenizer'],
                            inputs=_inputs(state, 'xqg_dir', 'data_dir'))
-  result = {'generated_dir': str(out)}
-  if config.data.source == 'synthetic':
-    rows = (row for path in sorted(epath.Path(out).glob('generated-*.jsonl'))
-            for row in augmented.read_augmented(path, check_duplicates=False))
-    quality = generated_quality.compute(benchmark.SyntheticBenchmark(config.synthetic), rows)
-    atomic.write_text(epath.Path(workdir) / 'reports' / 'generated_quality.json',
-                      json.dumps(quality, indent=1) + '\n')
-    result['generated_quality'] = quality
-  return result
+  return {'generated_dir': str(out), 'generated_quality': _quality(config, out)}
+
+
+def _oracle(config, workdir, state: State) -> State:
+  """The oracle's questions (synthetic data only; None otherwise)."""
+  if config.data.source != 'synthetic':
+    return {'oracle_dir': None, 'oracle_quality': None}
+  out = oracle_stage.run(config, workdir, inputs=_inputs(state, 'data_dir'))
+  return {'oracle_dir': str(out), 'oracle_quality': _quality(config, out)}
+
+
+def _question_sources(state: State) -> dict[str, str]:
+  """{source: its generated-question directory}: xqg, and the oracle when there is one."""
+  sources = {'xqg': state['generated_dir']}
+  if state.get('oracle_dir'):
+    sources['oracle'] = state['oracle_dir']
+  return sources
 
 
 def _encode(config, workdir, state: State) -> State:
   dirs = encode_stage.run(config, workdir, xdr_dir=state['xdr_dir'], data_dir=state['data_dir'],
                           tfds_dir=state['tfds_dir'], tokenizer_dir=state['encoder_tokenizer'],
                           inputs=_inputs(state, 'xdr_dir', 'data_dir'))
-  dirs['generated'] = encode_stage.encode_generated(
-      config, workdir, xdr_dir=state['xdr_dir'], generated_dir=state['generated_dir'],
-      tokenizer_dir=state['encoder_tokenizer'],
-      inputs=_inputs(state, 'xdr_dir', 'generated_dir'))
+  for source, directory in _question_sources(state).items():
+    dirs[source] = encode_stage.encode_generated(
+        config, workdir, xdr_dir=state['xdr_dir'], generated_dir=directory,
+        tokenizer_dir=state['encoder_tokenizer'], name=source,
+        inputs={**_inputs(state, 'xdr_dir'), 'questions': stage_lib.digest(directory)})
   return {'embeddings': dirs}
-
-
-def _fuse(config, workdir, state: State) -> State:
-  embeddings = state['embeddings']
-  fusion_config = fusion.FusionConfig.from_config(config.augment)
-  out = fusion.fuse_directory(
-      epath.Path(workdir) / 'fused' / fusion_config.name, corpus_dir=embeddings['corpus'],
-      questions_dir=embeddings['generated'], fusion=fusion_config,
-      inputs={name: stage_lib.digest(embeddings[name]) for name in ('corpus', 'generated')})
-  return {'fused_dir': str(out)}
-
-
-SYSTEMS = ('xdr', 'xdr_xqg')  # xDR alone, and with the generated questions fused in
 
 
 def _splits(state: State) -> list[str]:
   return [split for split in ('dev', 'test') if f'queries-{split}' in state['embeddings']]
 
 
-def _evaluate(config, workdir, state: State) -> State:
-  """Index, search and evaluation of both systems on every split, then their comparison."""
+def _question_embeddings(state: State) -> dict[str, str]:
+  return {source: state['embeddings'][source] for source in _question_sources(state)}
+
+
+def _select(config, workdir, state: State) -> State:
+  """Alpha, fusion and n per question source, chosen on dev (`select_stage`)."""
   embeddings = state['embeddings']
-  corpora = {'xdr': embeddings['corpus'], 'xdr_xqg': state['fused_dir']}
+  questions = _question_embeddings(state)
+  inputs = {name: stage_lib.digest(d) for name, d in
+            {'corpus': embeddings['corpus'], **questions,
+             **{f'queries-{s}': embeddings[f'queries-{s}'] for s in _splits(state)}}.items()}
+  selection = select_stage.run(
+      config, workdir, corpus_dir=embeddings['corpus'], question_dirs=questions,
+      query_embeddings={s: embeddings[f'queries-{s}'] for s in _splits(state)},
+      data_dir=state['data_dir'], inputs=inputs)
+  return {'selection': {k: v for k, v in selection.items() if k != 'rows'}}
+
+
+def _query_languages(config, data_dir, splits) -> list[str]:
+  langs = set()
+  for split in splits:
+    queries, _, _ = evaluate_stage.read_inputs(config, data_dir, split)
+    langs.update(q.lang for q in queries)
+  return sorted(langs, key=list(languages.LANGUAGES).index)
+
+
+def _fuse(config, workdir, state: State) -> State:
+  """The fused corpora of every (source, fusion) at its chosen setting, as systems."""
+  embeddings = state['embeddings']
+  query_langs = _query_languages(config, state['data_dir'], _splits(state))
+  systems = {'xdr': systems_lib.System('xdr', {systems_lib.ANY_LANGUAGE: embeddings['corpus']})}
+  for source, questions_dir in _question_embeddings(state).items():
+    for fusion_name in config.augment.fusions:
+      setting = state['selection']['chosen'][f'{source}/{fusion_name}']
+      name = f'{source}_{fusion_name}'
+      systems[name] = systems_lib.System(name, fusion.fuse_routing(
+          epath.Path(workdir) / 'fused' / source, fusion=fusion_name, alpha=setting['alpha'],
+          num_queries=setting['num_queries'], reduce=config.augment.reduce,
+          languages=config.augment.languages, query_languages=query_langs,
+          corpus_dir=embeddings['corpus'], questions_dir=questions_dir,
+          inputs={'corpus': stage_lib.digest(embeddings['corpus']),
+                  'generated': stage_lib.digest(questions_dir)}))
+  return {'systems': {name: s.to_dict() for name, s in systems.items()}}
+
+
+def _systems(state: State) -> dict[str, systems_lib.System]:
+  return {name: systems_lib.System.from_dict(s) for name, s in state['systems'].items()}
+
+
+def headline(state: State) -> str:
+  """The xDR+xQG system chosen on dev (its fusion is part of the choice)."""
+  return f'xqg_{state["selection"]["chosen"]["xqg"]["fusion"]}'
+
+
+def _evaluate(config, workdir, state: State) -> State:
+  """Every system on every split (exact, and ScaNN beside), then each against xDR."""
+  embeddings = state['embeddings']
   results, comparisons = {}, {}
   for split in _splits(state):
-    for system in SYSTEMS:
-      results.setdefault(system, {})[split] = evaluate_stage.run(
-          config, workdir, system=system, corpus_embeddings=corpora[system],
-          query_embeddings=embeddings[f'queries-{split}'], data_dir=state['data_dir'],
-          split=split, inputs={'corpus': stage_lib.digest(corpora[system]),
-                               'queries': stage_lib.digest(embeddings[f'queries-{split}'])})
-    comparisons[split] = compare.systems(config, results['xdr'][split],
-                                         results['xdr_xqg'][split])
-  return {'results': results, 'comparisons': comparisons}
+    for name, system in _systems(state).items():
+      results.setdefault(name, {})[split] = evaluate_stage.run(
+          config, workdir, system=system, query_embeddings=embeddings[f'queries-{split}'],
+          data_dir=state['data_dir'], split=split,
+          inputs={**{f'corpus:{k}': stage_lib.digest(d) for k, d in system.corpora.items()},
+                  'queries': stage_lib.digest(embeddings[f'queries-{split}'])})
+    comparisons[split] = {
+        name: compare.systems(config, results['xdr'][split][evaluate_stage.EXACT],
+                              results[name][split][evaluate_stage.EXACT])
+        for name in results if name != 'xdr'}
+  slim = {name: {split: {search: {k: v for k, v in r.items()
+                                  if k not in ('outcomes', 'ir_per_query')}
+                         for search, r in by_split.items()}
+                 for split, by_split in per.items()} for name, per in results.items()}
+  return {'results': slim, 'comparisons': comparisons}
 
 
 def _sweep(config, workdir, state: State) -> State:
+  """R@kt against n on test (chosen fusion and alpha kept), each n tested against xDR."""
   embeddings = state['embeddings']
-  return {'sweeps': {split: sweep.run(config, workdir, corpus_dir=embeddings['corpus'],
-                                      questions_dir=embeddings['generated'],
-                                      query_embeddings=embeddings[f'queries-{split}'],
-                                      data_dir=state['data_dir'], split=split)
-                     for split in _splits(state)}}
-
-
-SYSTEM_NAMES = {'xdr': 'xDR', 'xdr_xqg': 'xDR+xQG'}
-
-
-def _tables(results: dict, split: str) -> dict[str, dict[str, dict]]:
-  """Result tables of one split: R@kt, and the IR metrics when judged."""
-  rkt = {SYSTEM_NAMES[s]: {k: v for k, v in r[split].items()
-                           if k.startswith('R@') or k == 'counted'}
-         for s, r in results.items()}
-  tables = {f'XOR-Retrieve R@kt ({split})': rkt}
-  if all('ir' in r[split] for r in results.values()):
-    tables[f'IR metrics ({split})'] = {SYSTEM_NAMES[s]: r[split]['ir'] for s, r in results.items()}
-  return tables
+  questions = _question_embeddings(state)
+  split = 'test' if 'test' in _splits(state) else None
+  if split is None:
+    return {'sweeps': {}}
+  inputs = {name: stage_lib.digest(d) for name, d in
+            {'corpus': embeddings['corpus'], **questions,
+             'queries': embeddings[f'queries-{split}']}.items()}
+  return {'sweeps': {split: sweep.run(
+      config, workdir, corpus_dir=embeddings['corpus'], question_dirs=questions,
+      selection=state['selection'], query_embeddings=embeddings[f'queries-{split}'],
+      data_dir=state['data_dir'], split=split, inputs=inputs)}}
 
 
 def _report(config, workdir, state: State) -> State:
-  """`workdir/reports/{split}/report.md|json` + plots: xDR vs xDR+xQG, sweeps, ANN recall."""
+  """`workdir/reports/{split}/report.md|json` + plots (`eval/report.py`)."""
   reports = {}
   for split in _splits(state):
-    ann = {f'{SYSTEM_NAMES[s]} {k}': v for s, r in state['results'].items()
-           for k, v in (r[split]['ann_recall'] or {}).items()}
-    if ann:
-      ann.update({f'scann.{k}': v for k, v in config.index.scann.to_dict().items()})
-    extra = {}
-    if 'generated_quality' in state:
-      extra['Generated questions'] = report.Section(
-          report.generated_quality_table(state['generated_quality']), state['generated_quality'])
     directory = epath.Path(workdir) / 'reports' / split
-    report.write_report(directory, names=tuple(SYSTEM_NAMES.values()),
-                        results=_tables(state['results'], split),
-                        comparisons=state['comparisons'][split],
-                        sweeps=state['sweeps'][split], ann_recall=ann, extra_sections=extra,
-                        title=f'xqg-jax {config.name}: xDR vs xDR+xQG on {split}')
+    report.write_split_report(
+        directory, config=config, split=split, results=state['results'],
+        comparisons=state['comparisons'][split], headline=headline(state),
+        selection=state['selection'], selection_rows=_selection_rows(workdir),
+        sweep=state['sweeps'].get(split), quality={
+            'xqg': state.get('generated_quality'), 'oracle': state.get('oracle_quality')},
+        title=f'xqg-jax {config.name}: retrieval on {split}')
     reports[split] = str(directory / report.MARKDOWN_NAME)
   return {'reports': reports}
+
+
+def _selection_rows(workdir) -> list[dict]:
+  path = epath.Path(workdir) / 'select' / select_stage.SELECTION_JSON
+  return json.loads(path.read_text())['rows'] if path.exists() else []
 
 
 def _white_box_extras(config, state: State) -> dict[str, dict]:
@@ -225,8 +295,8 @@ def _attack(config, workdir, state: State) -> State:
 def _robustness(config, workdir, state: State) -> State:
   """Every attacked set on both systems; `workdir/reports/robustness/robustness.md`."""
   split = config.robustness.split
-  embeddings = state['embeddings']
-  corpora = {'xdr': embeddings['corpus'], 'xdr_xqg': state['fused_dir']}
+  systems = _systems(state)
+  compared = {'xdr': systems['xdr'], headline(state): systems[headline(state)]}
   encoder = tokenizer = None
 
   def embed(texts):
@@ -239,14 +309,15 @@ def _robustness(config, workdir, state: State) -> State:
   results = {}
   for name, path in state['attacked'].items():
     results[name] = robustness_stage.evaluate_attack(
-        config, workdir, name=name, split=split, attacked_path=path, systems=corpora,
+        config, workdir, name=name, split=split, attacked_path=path, systems=compared,
         embed=embed, data_dir=state['data_dir'],
         inputs={'attacked': manifest_lib.sha256_file(path),
-                **{s: stage_lib.digest(d) for s, d in corpora.items()}})
+                **{f'{n}:{k}': stage_lib.digest(d) for n, s in compared.items()
+                   for k, d in s.corpora.items()}})
   metrics = [xor_retrieve.metric_name(k) for k in config.eval.kilo_tokens]
   directory = epath.Path(workdir) / 'reports' / 'robustness'
-  robustness_report.write(directory, results, SYSTEM_NAMES, metrics,
-                          title=f'xqg-jax {config.name}: robustness on {split}')
+  robustness_report.write(directory, results, {n: report.system_name(n) for n in compared},
+                          metrics, title=f'xqg-jax {config.name}: robustness on {split}')
   return {'robustness': {name: {k: v for k, v in r.items() if k != 'per_query'}
                          for name, r in results.items()},
           'robustness_report': str(directory / robustness_report.MARKDOWN_NAME)}
@@ -257,9 +328,12 @@ STAGES: tuple[tuple[str, Callable[..., State]], ...] = (
     ('tokenizers', _tokenizers),
     ('datasets', _datasets),
     ('train_xdr', _train_xdr),
+    ('pretrain_xqg', _pretrain_xqg),
     ('train_xqg', _train_xqg),
     ('generate', _generate),
+    ('oracle', _oracle),
     ('encode', _encode),
+    ('select', _select),
     ('fuse', _fuse),
     ('evaluate', _evaluate),
     ('sweep', _sweep),

@@ -13,10 +13,12 @@ import pytest  # noqa: E402  (after the environment above)
 
 def small_config(**xdr_overrides):
   """`tiny` shrunk for tests: 60 entities, short inputs, a tiny encoder."""
+  from xqg_jax import languages  # pylint: disable=g-import-not-at-top
   from xqg_jax.configs import tiny  # pylint: disable=g-import-not-at-top
   config = tiny.get_config('entities=60,queries=24')
   config.synthetic.dev_queries_per_language = 4
   config.synthetic.test_queries_per_language = 4
+  config.synthetic.pretraining_entities = 100
   config.tokenizer.encoder_vocab_size = 1500
   config.tokenizer.generator_vocab_size = 1500
   config.data.q_max_len = 16
@@ -37,10 +39,14 @@ def small_config(**xdr_overrides):
   config.xqg.num_train_steps = 4
   config.xqg.checkpoint_every = 2
   config.xqg.log_every = 1
-  config.generate.languages = ('ja', 'km')
+  config.xqg.pretrain.num_train_steps = 4
+  config.xqg.pretrain.batch_size = 8
+  config.generate.languages = languages.ALL_LANGUAGES
   config.generate.num_queries = 2
   config.generate.max_new_tokens = 8
   config.generate.batch_size = 8
+  config.eval.sweep_alphas = (0.1, 0.5)
+  config.eval.sweep_num_queries = (1, 2)
   for key, value in xdr_overrides.items():
     config.xdr[key] = value
   return config

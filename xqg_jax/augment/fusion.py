@@ -183,3 +183,24 @@ def fuse_directory(out_dir, *, corpus_dir, questions_dir, fusion: FusionConfig,
                   inputs=inputs, extra={})
   return out_dir
 
+
+
+def fuse_routing(out_root, *, fusion: str, alpha: float, num_queries: int, reduce: str,
+                 languages: Sequence[str], query_languages: Sequence[str], corpus_dir,
+                 questions_dir, inputs: dict) -> dict[str, str]:
+  """The fused corpora of one setting as a routing {query language or '*': directory}.
+
+  `fusion='all'` (the paper): one corpus augmented with the questions of every language in
+  `languages`, searched by every query. `fusion='matched'`: per query language L, a corpus
+  augmented with the L questions only. Each corpus is `out_root/{FusionConfig.name}`.
+  """
+  if fusion == 'all':
+    configs = {'*': FusionConfig(alpha, reduce, tuple(languages), num_queries)}
+  elif fusion == 'matched':
+    configs = {lang: FusionConfig(alpha, reduce, (lang,), num_queries)
+               for lang in query_languages}
+  else:
+    raise ValueError(f"fusion must be 'all' or 'matched', got {fusion!r}")
+  return {key: str(fuse_directory(epath.Path(out_root) / c.name, corpus_dir=corpus_dir,
+                                  questions_dir=questions_dir, fusion=c, inputs=inputs))
+          for key, c in configs.items()}

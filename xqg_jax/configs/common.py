@@ -73,6 +73,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.synthetic.latin_name_rate = 0.1  # share of entity names left in Latin script in questions
   c.synthetic.hard_negatives = 7
   c.synthetic.paraphrases_per_query = 4
+  # Entities of a second world per pre-training kind (names, questions) for a generator
+  # trained from scratch (`synthetic/pretraining.py`); 0 writes none.
+  c.synthetic.pretraining_entities = 0
 
   c.tokenizer = ml_collections.ConfigDict()
   # A local HF tokenizer directory or hub id; empty means train one on the corpus.
@@ -80,6 +83,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.tokenizer.generator = ''
   c.tokenizer.encoder_vocab_size = 32_000
   c.tokenizer.generator_vocab_size = 32_000
+  # unigram (SentencePiece-style, `generator_vocab_size` pieces) | words_and_chars (whole words
+  # seen `generator_min_word_count` times, every other word spelled out letter by letter).
+  c.tokenizer.generator_kind = 'unigram'
+  c.tokenizer.generator_min_word_count = 50
   c.tokenizer.train_sample_size = 200_000  # texts sampled for tokenizer training
 
   # xDR: the bi-encoder, its training and encoding (paper-era DPR settings on mBERT).
@@ -127,10 +134,25 @@ def base_config() -> ml_collections.ConfigDict:
   c.xqg.checkpoint_every = 1000
   c.xqg.keep_checkpoints = 3
   c.xqg.log_every = 50
+  # Text-pair files (relative to the data directory) mixed into fine-tuning: `extra_share` of
+  # every batch comes from them.
+  c.xqg.extra_pairs = ()
+  c.xqg.extra_share = 0.0
+  # Pre-training on text pairs before fine-tuning (a scratch generator; off for a real mT5).
+  c.xqg.pretrain = ml_collections.ConfigDict()
+  c.xqg.pretrain.pairs = ''  # a text-pair file relative to the data directory; '' = none
+  c.xqg.pretrain.num_train_steps = 0
+  c.xqg.pretrain.batch_size = 128
+  c.xqg.pretrain.input_max_len = 32
+  c.xqg.pretrain.target_max_len = 24
+  c.xqg.pretrain.learning_rate = 3e-3
+  c.xqg.pretrain.warmup_ratio = 0.05
 
   # Generation of queries for every passage (the augmentation's input).
   c.generate = ml_collections.ConfigDict()
-  c.generate.languages = languages.XOR_TYDI_LANGUAGES
+  # Every language of the table, so that language-matched fusion has questions for each query
+  # language (the paper generated the seven XOR-TyDi ones).
+  c.generate.languages = languages.ALL_LANGUAGES
   c.generate.num_queries = 5  # per language per passage (paper: 5 x 7)
   c.generate.max_new_tokens = 64
   c.generate.do_sample = True
@@ -140,11 +162,19 @@ def base_config() -> ml_collections.ConfigDict:
   c.generate.batch_size = 32  # prompts (passage, language) per device batch
   c.generate.seed = 0
 
-  # Augmentation (DESIGN.md §1): p_aug = (1 - alpha) E_p(p) + alpha * REDUCE_{L, i} E_q(q_{L,i}).
+  # Augmentation: p_aug = (1 - alpha) E_p(p) + alpha * REDUCE_{L, i} E_q(q_{L,i}), fused either
+  # the paper's way ('all': one vector per passage, the questions of every language in
+  # `languages` summed) or per query language ('matched': a query in L searches passages
+  # augmented with their L questions only). With `select`, alpha, fusion and n are chosen on
+  # dev from `fusions` x `eval.sweep_alphas` x `eval.sweep_num_queries` (`eval/select_stage.py`);
+  # otherwise `fusion`, `alpha` and `num_queries` are used as given.
   c.augment = ml_collections.ConfigDict()
+  c.augment.select = True
+  c.augment.fusions = ('all', 'matched')  # every fusion is evaluated at its chosen setting
+  c.augment.fusion = 'all'
   c.augment.alpha = 0.01  # the authors' best run
   c.augment.reduce = 'sum'  # sum (the authors' code) | mean
-  c.augment.languages = languages.XOR_TYDI_LANGUAGES  # generated languages folded in
+  c.augment.languages = languages.XOR_TYDI_LANGUAGES  # summed by the 'all' fusion
   c.augment.num_queries = 5  # the first n generated queries of each language
 
   # Search: ScaNN (one index per corpus shard, merged top-k) or exact inner product on device.
@@ -167,8 +197,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.significance_level = 0.05
   c.eval.permutations = 10_000  # paired permutation (sign-flip) test
   c.eval.correction = 'holm'  # across languages: holm | bonferroni | none
-  # Sweeps evaluated in one command (`launch/sweep.py`): alpha grid and queries per language.
-  c.eval.sweep_alphas = (0.0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3)
+  c.eval.bootstrap = 10_000  # stratified bootstrap replicates of each delta's interval
+  c.eval.confidence = 0.95  # of those intervals
+  # The selection grid on dev (`augment.select`) and the n-curve on test (`eval/sweep.py`).
+  c.eval.sweep_alphas = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3)
   c.eval.sweep_num_queries = (1, 2, 3, 4, 5)
 
   # Robustness (issue 6): attacks on the queries of one split, evaluated on xDR and xDR+xQG.

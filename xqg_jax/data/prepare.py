@@ -17,15 +17,16 @@ from etils import epath
 import ml_collections
 
 from xqg_jax.data import errors
+from xqg_jax.data import prompts
 from xqg_jax.data import tfds_builders
 from xqg_jax.data import tokenizers
 from xqg_jax.data.formats import corpus as corpus_format
 from xqg_jax.data.formats import paraphrases as paraphrases_format
 from xqg_jax.data.formats import queries as queries_format
+from xqg_jax.data.formats import text_pairs
 from xqg_jax.data.synthetic import benchmark as benchmark_lib
 from xqg_jax.data.synthetic import export
 from xqg_jax.data.synthetic import stats as stats_lib
-from xqg_jax.generation import prompts
 from xqg_jax.io import atomic
 from xqg_jax.io import stage
 
@@ -65,7 +66,8 @@ def data_dir(config: ml_collections.ConfigDict, workdir) -> epath.Path:
 def training_texts(config: ml_collections.ConfigDict, data: epath.Path,
                    for_generator: bool) -> Iterator[str]:
   """Texts to train a tokenizer on: a strided sample of passages, every training question
-  and its known paraphrases, and (for the generator) one prompt per language."""
+  and its known paraphrases; for the generator also one prompt per language and its
+  pre-training pairs."""
   policy = errors.BadRecordPolicy.from_name(config.on_bad_record)
   num_lines = sum(1 for _ in (data / 'corpus.tsv').open('rb'))
   stride = max(1, num_lines // config.tokenizer.train_sample_size)
@@ -84,27 +86,59 @@ def training_texts(config: ml_collections.ConfigDict, data: epath.Path,
   if for_generator:
     for lang in config.synthetic.languages:
       yield prompts.prompt(lang, '', '')
+    for path in pretraining_files(config, data):
+      for pair in text_pairs.read_text_pairs(path, policy):
+        yield f'{pair.input} {pair.target}'
+
+
+def pretraining_files(config: ml_collections.ConfigDict, data: epath.Path) -> list[epath.Path]:
+  """The generator's pre-training and extra fine-tuning pair files (relative to `data`)."""
+  paths = [data / name for name in (config.xqg.pretrain.pairs, *config.xqg.extra_pairs) if name]
+  missing = [str(p) for p in paths if not p.exists()]
+  if missing:
+    raise FileNotFoundError(f'xqg.pretrain.pairs / xqg.extra_pairs name missing files: '
+                            f'{", ".join(missing)} (relative names are under {data})')
+  return paths
+
+
+def _train_generator_tokenizer(config: ml_collections.ConfigDict, texts: Iterator[str],
+                               out_dir) -> None:
+  t = config.tokenizer
+  if t.generator_kind == 'unigram':
+    tokenizers.train_unigram(texts, t.generator_vocab_size, out_dir)
+  elif t.generator_kind == 'words_and_chars':
+    tokenizers.train_words_and_chars(texts, t.generator_min_word_count, out_dir)
+  else:
+    raise ValueError("tokenizer.generator_kind must be 'unigram' or 'words_and_chars', got "
+                     f'{t.generator_kind!r}')
 
 
 def tokenizer_dirs(config: ml_collections.ConfigDict, data: epath.Path,
                    workdir) -> dict[str, str]:
   """{'encoder': dir, 'generator': dir}: configured tokenizers, or ones trained here."""
   out = {}
-  for role, train, vocab_size in (
-      ('encoder', tokenizers.train_wordpiece, config.tokenizer.encoder_vocab_size),
-      ('generator', tokenizers.train_unigram, config.tokenizer.generator_vocab_size)):
+  t = config.tokenizer
+  trainers = {
+      'encoder': (lambda texts, d: tokenizers.train_wordpiece(texts, t.encoder_vocab_size, d),
+                  {'vocab_size': t.encoder_vocab_size}),
+      'generator': (lambda texts, d: _train_generator_tokenizer(config, texts, d),
+                    {'kind': t.generator_kind, 'vocab_size': t.generator_vocab_size,
+                     'min_word_count': t.generator_min_word_count,
+                     'pretraining': [config.xqg.pretrain.pairs, *config.xqg.extra_pairs]}),
+  }
+  for role, (train, settings) in trainers.items():
     configured = config.tokenizer[role]
     if configured:
       out[role] = configured
       continue
     directory = epath.Path(workdir) / 'tokenizers' / role
 
-    def produce(d, train=train, vocab_size=vocab_size, role=role):
-      train(training_texts(config, data, role == 'generator'), vocab_size, d / 'hf')
+    def produce(d, train=train, role=role):
+      train(training_texts(config, data, role == 'generator'), d / 'hf')
       return stage.files_under(d, 'hf'), {}
 
     stage.run(directory, stage=f'tokenizer_{role}',
-              config={'vocab_size': vocab_size, 'sample': config.tokenizer.train_sample_size,
+              config={**settings, 'sample': t.train_sample_size,
                       'on_bad_record': config.on_bad_record},
               inputs={'data': _data_digest(config, data)}, produce=produce)
     out[role] = str(directory / 'hf')

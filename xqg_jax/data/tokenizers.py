@@ -18,6 +18,7 @@ tie-breaks follow token ids) and by canonicalizing the Unigram pieces (`_canonic
 
 import collections
 import json
+import math
 import os
 import tempfile
 from typing import Iterable, Iterator
@@ -42,6 +43,9 @@ _SCORE_DECIMALS = 6
 # The Unigram trainer gives characters that EM dropped the scores min, min + step, min + 2 step, ...
 # in hash set order.
 _FILLER_STEP = 1e-4
+# Characters of a words-and-characters vocabulary score this far (in log probability) below the
+# rarest word, so that a word in the vocabulary is always one piece.
+_CHARACTER_PENALTY = 5.0
 # Words per string when replaying word counts to a trainer.
 _REPLAY_CHUNK = 1024
 
@@ -152,14 +156,45 @@ def train_unigram(texts: Iterable[str], vocab_size: int,
   learner.train_from_iterator(texts, trainer)
   pieces = json.loads(learner.to_str())['model']['vocab']
   _check_size(len(pieces), vocab_size)
+  _save_unigram(_canonical_pieces(pieces), out_dir)
+  return load_tokenizer(out_dir)
+
+
+def train_words_and_chars(texts: Iterable[str], min_count: int,
+                          out_dir: str | os.PathLike) -> transformers.PreTrainedTokenizerFast:
+  """Builds an mT5-style (Unigram) tokenizer of whole words and single characters.
+
+  Its pieces are every character of `texts` and every whitespace-separated word seen at least
+  `min_count` times, scored by log frequency (characters below every word), so a frequent word
+  is one token and anything rarer (names, above all) is spelled out letter by letter. That keeps
+  a name learnable: an unseen name is a sequence of known letters, and a model can learn how
+  each script writes them, where a subword vocabulary trained on a small corpus makes every
+  frequent name one opaque token. Saved atomically to `out_dir` in the layout
+  `T5TokenizerFast` loads; returns it as loaded back by `load_tokenizer`.
+  """
+  if min_count < 1:
+    raise ValueError(f'min_count must be >= 1, got {min_count}')
+  counts = collections.Counter(word for text in texts for word in text.split())
+  total = sum(counts.values())
+  if not total:
+    raise ValueError('no text to build the tokenizer from')
+  words = sorted((_METASPACE + word, round(math.log(count / total), _SCORE_DECIMALS))
+                 for word, count in counts.items() if count >= min_count and len(word) > 1)
+  floor = round(math.log(1 / total) - _CHARACTER_PENALTY, _SCORE_DECIMALS)
+  chars = sorted({char for word in counts for char in word} | {_METASPACE})
+  pieces = sorted(words, key=lambda item: (-item[1], item[0])) + [(c, floor) for c in chars]
+  _save_unigram(pieces, out_dir)
+  return load_tokenizer(out_dir)
+
+
+def _save_unigram(pieces: list[tuple[str, float]], out_dir) -> None:
+  """Saves a T5TokenizerFast over the Unigram `pieces` (special tokens first) to `out_dir`."""
   tokenizer = _unigram_tokenizer(models.Unigram(
-      [(token, 0.0) for token in T5_SPECIAL_TOKENS] + _canonical_pieces(pieces), unk_id=2,
-      byte_fallback=False))
+      [(token, 0.0) for token in T5_SPECIAL_TOKENS] + pieces, unk_id=2, byte_fallback=False))
   tokenizer.post_processor = processors.TemplateProcessing(
       single='$A </s>', pair='$A </s> $B </s>', special_tokens=[('</s>', 1)])
   tokenizer.add_special_tokens(list(T5_SPECIAL_TOKENS))
   _save_atomically(transformers.T5TokenizerFast(tokenizer_object=tokenizer, extra_ids=0), out_dir)
-  return load_tokenizer(out_dir)
 
 
 def _unigram_tokenizer(model: models.Unigram) -> tokenizers.Tokenizer:

@@ -116,19 +116,23 @@ def run(config: ml_collections.ConfigDict, workdir, *, xdr_dir, data_dir, tfds_d
 
 
 def encode_generated(config: ml_collections.ConfigDict, workdir, *, xdr_dir, generated_dir,
-                     tokenizer_dir: str, inputs: dict, devices=None) -> str:
-  """Encodes every generated question with the query tower into `embeddings/generated`.
+                     tokenizer_dir: str, inputs: dict, name: str = 'generated',
+                     devices=None) -> str:
+  """Encodes every question of `generated_dir` with the query tower into `embeddings/{name}`.
 
   One embedding shard per generated file, so shard s holds the questions of corpus shard s;
-  ids are `generated_questions.question_id`s.
+  ids are `generated_questions.question_id`s. Questions are short: they are bucketed by length
+  up to `data.q_max_len`.
   """
   encoder, common, settings = _encode_args(config, xdr_dir, tokenizer_dir, devices, inputs)
   files = sorted(epath.Path(generated_dir).glob('generated-*.jsonl'))
   source = generated_questions.GeneratedQuestions(files)
+  buckets = tuple(b for b in config.data.length_buckets if b < config.data.q_max_len)
   out = encode.encode(
-      epath.Path(workdir) / 'embeddings' / 'generated', source=source,
+      epath.Path(workdir) / 'embeddings' / name, source=source,
       text_fn=lambda q: q.text, id_fn=lambda q: q.id, embed_fn=encoder.embed_fn('encode_query'),
-      max_len=config.data.q_max_len, buckets=(config.data.q_max_len,), num_shards=len(files),
+      max_len=config.data.q_max_len, buckets=buckets + (config.data.q_max_len,),
+      num_shards=len(files),
       ranges=source.ranges,
       stage_config={**settings, 'tower': 'query', 'max_len': config.data.q_max_len}, **common)
   return str(out)

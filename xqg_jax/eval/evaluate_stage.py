@@ -1,20 +1,23 @@
-"""Search + evaluation of one system (an embedding directory) on one query split.
+"""Search + evaluation of one retrieval system on one query split, exact and with the index.
 
-Writes `workdir/eval/{system}/{split}/`:
+A system (`systems.System`) routes each query language to passage embeddings. Exact search is
+always run: it is the reference, and systems are compared on it (no ANN error in a delta).
+With `index.kind='scann'` each of the system's corpora also gets a ScaNN index
+(`workdir/index/{system}/{corpus key}`), searched the same way; its recall against exact search
+and the index size and build time are reported beside. Writes
+`workdir/eval/{system}/{split}/{search}/` for search 'exact' and 'scann':
   run.trec          the top `index.hits` passages per query (TREC run, tag = system)
   xor_run.json      the XOR-Retrieve submission (`id, lang, ctxs` with the passage texts)
   outcomes.json     per counted query: language and 0/1 hit per R@kt budget
   ir_per_query.json Recall@100, RR@10, nDCG@10 per judged query and its language (with qrels)
-  results.json      R@kt and IR metrics per language and macro; ANN recall vs exact search
-The index (`workdir/index/{system}`, ScaNN per corpus shard, or none for exact search) is
-built first. With ScaNN, the exact top-k is computed too and ScaNN's recall@k against it is
-reported in every evaluation.
+  results.json      R@kt and IR metrics per language and macro (ScaNN: + ANN recall, index)
 """
 
 import json
 
 from etils import epath
 import ml_collections
+import numpy as np
 
 from xqg_jax.data import errors
 from xqg_jax.data.formats import corpus as corpus_format
@@ -24,6 +27,7 @@ from xqg_jax.data.formats import trec_run
 from xqg_jax.data.formats import xor_run
 from xqg_jax.encoders import encode
 from xqg_jax.eval import ir_metrics
+from xqg_jax.eval import systems as systems_lib
 from xqg_jax.eval import xor_retrieve
 from xqg_jax.index import index_stage
 from xqg_jax.io import atomic
@@ -32,6 +36,7 @@ from xqg_jax.io import stage
 RESULTS_JSON = 'results.json'
 OUTCOMES_JSON = 'outcomes.json'
 IR_PER_QUERY_JSON = 'ir_per_query.json'
+EXACT, SCANN = 'exact', 'scann'
 
 
 def exact_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
@@ -51,18 +56,32 @@ def read_inputs(config, data_dir, split: str):
   return queries, texts, (qrels if qrels.exists() else None)
 
 
-def search(config, index_dir, corpus_embeddings, query_embeddings) -> dict:
-  """{'qids', 'scores', 'docids', 'ann_recall'} of every query; exact search alongside ScaNN."""
-  query_emb, qids = encode.load(query_embeddings)
-  hits = config.index.hits
-  scores, docids = index_stage.search(config, index_dir, query_emb, hits)
-  out = {'qids': qids, 'scores': scores, 'docids': docids, 'ann_recall': None}
-  if config.index.kind != 'exact':
-    _, exact_docids = index_stage.search(exact_config(config), corpus_embeddings, query_emb,
-                                         hits)
-    out['ann_recall'] = {f'recall@{k}': index_stage.ann_recall(docids, exact_docids, k)
-                         for k in sorted({10, hits})}
-  return out
+def build_indexes(config: ml_collections.ConfigDict, workdir,
+                  system: systems_lib.System) -> tuple[dict[str, epath.Path], dict]:
+  """ScaNN indexes of every corpus of `system` ({key: directory}) and their sizes and build
+  times summed (`index_stage.describe`)."""
+  dirs, totals = {}, {'indexes': 0, 'rows': 0, 'bytes': 0, 'build_seconds': 0.0}
+  for key, corpus_dir in sorted(system.corpora.items()):
+    name = 'all' if key == systems_lib.ANY_LANGUAGE else key
+    dirs[key] = index_stage.build(config, epath.Path(workdir) / 'index' / system.name / name,
+                                  corpus_dir, inputs={'corpus': stage.digest(corpus_dir)})
+    for field, value in index_stage.describe(dirs[key]).items():
+      totals[field] += value
+    totals['indexes'] += 1
+  return dirs, totals
+
+
+def search(config: ml_collections.ConfigDict, system: systems_lib.System,
+           directories: dict[str, str], qids, query_emb: np.ndarray,
+           query_langs) -> dict[str, list[tuple[str, float]]]:
+  """{query id: its top `index.hits` (docid, score), ranked as trec_eval does}, each language
+  searching its own directory (`config.index.kind` says whether `directories` are indexes or
+  embedding directories)."""
+  scores, docids = systems_lib.routed_search(
+      system, query_emb, query_langs,
+      lambda key, q: index_stage.search(config, directories[key], q, config.index.hits))
+  return {qid: trec_run.ranked(list(zip(ids, row.tolist())))
+          for qid, ids, row in zip(qids, docids, scores)}
 
 
 def score(config, ranking: dict[str, list[str]], queries, texts, qrels_path) -> tuple:
@@ -85,45 +104,82 @@ def score(config, ranking: dict[str, list[str]], queries, texts, qrels_path) -> 
   return results, outcomes, ir
 
 
-def run(config: ml_collections.ConfigDict, workdir, *, system: str, corpus_embeddings,
+def ranking_of(run: dict[str, list[tuple[str, float]]]) -> dict[str, list[str]]:
+  """{query id: ranked docids} of a run."""
+  return {qid: [docid for docid, _ in hits] for qid, hits in run.items()}
+
+
+def write_ranking(config, directory, *, system: str, run: dict[str, list[tuple[str, float]]],
+                  queries, texts, qrels_path, extra: dict) -> list[str]:
+  """Scores `run` and writes one search's files under `directory`; returns their paths
+  relative to its parent (the system's split directory)."""
+  directory = epath.Path(directory)
+  ranking = ranking_of(run)
+  results, outcomes, ir = score(config, ranking, queries, texts, qrels_path)
+  results.update(system=system, **extra)
+  trec_run.write_run(directory / 'run.trec', run, tag=system)
+  xor_run.write_xor_run(directory / 'xor_run.json', xor_run.from_ranking(ranking, queries, texts))
+  atomic.write_text(directory / OUTCOMES_JSON, json.dumps(outcomes, sort_keys=True) + '\n')
+  names = ['run.trec', 'xor_run.json', OUTCOMES_JSON, RESULTS_JSON]
+  if ir is not None:
+    atomic.write_text(directory / IR_PER_QUERY_JSON, json.dumps(ir, sort_keys=True) + '\n')
+    names.append(IR_PER_QUERY_JSON)
+  atomic.write_text(directory / RESULTS_JSON, json.dumps(results, indent=1) + '\n')
+  return [f'{directory.name}/{name}' for name in names]
+
+
+def run(config: ml_collections.ConfigDict, workdir, *, system: systems_lib.System,
         query_embeddings, data_dir, split: str, inputs: dict) -> dict:
-  """Builds the index, searches, evaluates; returns the results dict (see module docstring)."""
+  """Searches and evaluates `system` on `split`; returns `load` of its directory."""
   workdir = epath.Path(workdir)
-  index_dir = index_stage.build(config, workdir / 'index' / system, corpus_embeddings,
-                                inputs={'corpus': inputs['corpus']})
-  directory = workdir / 'eval' / system / split
+  directory = workdir / 'eval' / system.name / split
+  kind = config.index.kind
+  if kind not in (EXACT, SCANN):
+    raise ValueError(f"index.kind={kind!r}: expected 'scann' or 'exact'")
   stage_config = {'index': config.index.to_dict(), 'eval': config.eval.to_dict(),
-                  'split': split}
+                  'split': split, 'system': system.to_dict()}
 
   def produce(d):
     queries, texts, qrels_path = read_inputs(config, data_dir, split)
-    found = search(config, index_dir, corpus_embeddings, query_embeddings)
-    run = {qid: trec_run.ranked(list(zip(docids, row.tolist())))
-           for qid, docids, row in zip(found['qids'], found['docids'], found['scores'])}
-    ranking = {qid: [docid for docid, _ in hits] for qid, hits in run.items()}
-    results, outcomes, ir = score(config, ranking, queries, texts, qrels_path)
-    results.update(system=system, split=split, index_kind=config.index.kind,
-                   ann_recall=found['ann_recall'])
-    trec_run.write_run(d / 'run.trec', run, tag=system)
-    xor_run.write_xor_run(d / 'xor_run.json', xor_run.from_ranking(ranking, queries, texts))
-    atomic.write_text(d / OUTCOMES_JSON, json.dumps(outcomes, sort_keys=True) + '\n')
-    outputs = ['run.trec', 'xor_run.json', OUTCOMES_JSON, RESULTS_JSON]
-    if ir is not None:
-      atomic.write_text(d / IR_PER_QUERY_JSON, json.dumps(ir, sort_keys=True) + '\n')
-      outputs.append(IR_PER_QUERY_JSON)
-    atomic.write_text(d / RESULTS_JSON, json.dumps(results, indent=1) + '\n')
+    query_emb, qids = encode.load(query_embeddings)
+    lang_of = {q.id: q.lang for q in queries}
+    missing = [qid for qid in qids if qid not in lang_of]
+    if missing:
+      raise ValueError(f'{query_embeddings}: {len(missing)} embedded queries are not in the '
+                       f'{split} queries, e.g. {missing[0]!r}')
+    langs = [lang_of[qid] for qid in qids]
+    common = dict(system=system.name, queries=queries, texts=texts, qrels_path=qrels_path)
+    exact = search(exact_config(config), system, dict(system.corpora), qids, query_emb, langs)
+    outputs = write_ranking(config, d / EXACT, run=exact,
+                            extra={'split': split, 'search': EXACT}, **common)
+    if kind == SCANN:
+      index_dirs, index = build_indexes(config, workdir, system)
+      approx = search(config, system, index_dirs, qids, query_emb, langs)
+      exact_ids, approx_ids = ([ranking_of(r)[q] for q in qids] for r in (exact, approx))
+      recall = {f'recall@{k}': index_stage.ann_recall(approx_ids, exact_ids, k)
+                for k in sorted({10, config.index.hits})}
+      outputs += write_ranking(config, d / SCANN, run=approx,
+                               extra={'split': split, 'search': SCANN, 'ann_recall': recall,
+                                      'index': index}, **common)
     return outputs, {}
 
-  stage.run(directory, stage=f'evaluate_{system}_{split}', config=stage_config, inputs=inputs,
-            produce=produce)
+  stage.run(directory, stage=f'evaluate_{system.name}_{split}', config=stage_config,
+            inputs=inputs, produce=produce)
   return load(directory)
 
 
 def load(directory) -> dict:
-  """The results of a finished evaluation, with its per-query outcomes and IR values."""
+  """{search: results with their per-query outcomes and IR values} of a finished evaluation."""
   directory = epath.Path(directory)
-  out = json.loads((directory / RESULTS_JSON).read_text())
-  out['outcomes'] = json.loads((directory / OUTCOMES_JSON).read_text())
-  ir_path = directory / IR_PER_QUERY_JSON
-  out['ir_per_query'] = json.loads(ir_path.read_text()) if ir_path.exists() else None
+  out = {}
+  for name in (EXACT, SCANN):
+    sub = directory / name
+    if not (sub / RESULTS_JSON).exists():
+      continue
+    out[name] = json.loads((sub / RESULTS_JSON).read_text())
+    out[name]['outcomes'] = json.loads((sub / OUTCOMES_JSON).read_text())
+    ir_path = sub / IR_PER_QUERY_JSON
+    out[name]['ir_per_query'] = json.loads(ir_path.read_text()) if ir_path.exists() else None
+  if EXACT not in out:
+    raise FileNotFoundError(f'{directory}: no exact-search results')
   return out

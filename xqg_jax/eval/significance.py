@@ -21,6 +21,10 @@ Both systems are scored on the same queries: a_i, b_i, d_i = b_i - a_i.
 - Corrections: Holm (step-down) or Bonferroni over the languages, and separately over the
   families, applied to each test's p-values; the macro average is a single test, not corrected.
 - significant: the corrected permutation p-value is below `significance_level`.
+- Confidence interval of the delta: stratified percentile bootstrap. Each of `bootstrap`
+  replicates resamples every language's queries with replacement (n_l of n_l) and recomputes
+  the delta; the interval is the (1 - `confidence`)/2 and (1 + `confidence`)/2 quantiles of the
+  replicates. Replicates come from a generator seeded by (seed, 'bootstrap', metric, group).
 """
 
 import math
@@ -122,18 +126,40 @@ def _check(per_query_a, per_query_b, lang_of, config) -> None:
     raise ValueError(f'significance_level must be in (0, 1), got {config.significance_level}')
   if config.permutations < 1:
     raise ValueError(f'permutations must be at least 1, got {config.permutations}')
+  if config.bootstrap < 1:
+    raise ValueError(f'bootstrap must be at least 1, got {config.bootstrap}')
+  if not 0 < config.confidence < 1:
+    raise ValueError(f'confidence must be in (0, 1), got {config.confidence}')
 
 
-def _group(pairs: Mapping[str, tuple[np.ndarray, np.ndarray]], config, rng) -> dict:
+def bootstrap_interval(diffs: Sequence[np.ndarray], replicates: int, confidence: float,
+                       rng: np.random.Generator) -> tuple[float, float]:
+  """Percentile interval of the mean over groups of per-group mean differences, resampling
+  each group's differences with replacement (stratified bootstrap)."""
+  total = np.zeros(replicates)
+  rows = max(1, _CHUNK_ELEMENTS // max(len(d) for d in diffs))
+  for d in diffs:
+    for start in range(0, replicates, rows):
+      stop = min(replicates, start + rows)
+      total[start:stop] += d[rng.integers(0, len(d), size=(stop - start, len(d)))].mean(axis=1)
+  total /= len(diffs)
+  low, high = np.quantile(total, [(1 - confidence) / 2, (1 + confidence) / 2])
+  return float(low), float(high)
+
+
+def _group(pairs: Mapping[str, tuple[np.ndarray, np.ndarray]], config, rng,
+           bootstrap_rng) -> dict:
   """The entry of a group of languages (one language: that language's tests)."""
   diffs = [b - a for a, b in pairs.values()]
   weighted = np.concatenate([d / (len(d) * len(diffs)) for d in diffs])
   permutation_p, exact = sign_flip_p(weighted, config.permutations, rng)
+  ci_low, ci_high = bootstrap_interval(diffs, config.bootstrap, config.confidence, bootstrap_rng)
   mean_a = float(np.mean([a.mean() for a, _ in pairs.values()]))
   mean_b = float(np.mean([b.mean() for _, b in pairs.values()]))
   return {'n': int(sum(len(d) for d in diffs)), 'a': mean_a, 'b': mean_b,
-          'delta': float(np.mean([d.mean() for d in diffs])), 't_p': t_test_p(diffs),
-          'permutation_p': permutation_p, 'permutation_exact': exact}
+          'delta': float(np.mean([d.mean() for d in diffs])), 'ci_low': ci_low,
+          'ci_high': ci_high, 't_p': t_test_p(diffs), 'permutation_p': permutation_p,
+          'permutation_exact': exact}
 
 
 def _finish(entries: dict[str, dict], method: str, level: float) -> dict[str, dict]:
@@ -157,13 +183,15 @@ def compare(per_query_a: Mapping[str, float], per_query_b: Mapping[str, float],
     per_query_b: the same for system B, on exactly the same queries.
     lang_of: {query id: language code}; may hold more queries than are scored.
     metric: the metric's name, recorded and used to seed the random flips.
-    config: the `config.eval` section (`significance_level`, `permutations`, `correction`).
+    config: the `config.eval` section (`significance_level`, `permutations`, `correction`,
+      `bootstrap`, `confidence`).
     seed: seeds the random flips together with (metric, group name).
 
   Returns:
     {'metric', 'correction', 'significance_level', 'permutations',
      'languages': {lang: entry}, 'families': {family: entry}, 'macro': entry}, where an entry
-    is {'n', 'a', 'b', 'delta', 't_p', 'permutation_p', 'permutation_exact', 't_p_corrected',
+    is {'n', 'a', 'b', 'delta', 'ci_low', 'ci_high', 't_p', 'permutation_p',
+    'permutation_exact', 't_p_corrected',
     'permutation_p_corrected', 'significant'} (families and macro also list 'languages');
     languages and families in the order of the language table. JSON-ready.
   """
@@ -177,8 +205,9 @@ def compare(per_query_a: Mapping[str, float], per_query_b: Mapping[str, float],
            for lang in codes}
 
   def group(name, members):
-    rng = randomness.numpy_rng(seed, 'significance', metric, name)
-    return _group({lang: pairs[lang] for lang in members}, config, rng)
+    return _group({lang: pairs[lang] for lang in members}, config,
+                  randomness.numpy_rng(seed, 'significance', metric, name),
+                  randomness.numpy_rng(seed, 'bootstrap', metric, name))
 
   level = config.significance_level
   per_language = _finish({lang: group(lang, (lang,)) for lang in codes}, config.correction,
@@ -189,5 +218,6 @@ def compare(per_query_a: Mapping[str, float], per_query_b: Mapping[str, float],
   macro = _finish({'macro': {**group('macro', codes), 'languages': list(codes)}}, 'none',
                   level)['macro']
   return {'metric': metric, 'correction': config.correction, 'significance_level': level,
-          'permutations': config.permutations, 'languages': per_language, 'families': families,
+          'permutations': config.permutations, 'bootstrap': config.bootstrap,
+          'confidence': config.confidence, 'languages': per_language, 'families': families,
           'macro': macro}

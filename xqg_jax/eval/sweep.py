@@ -1,10 +1,11 @@
-"""Sweeps of the augmentation: R@kt over an alpha grid and over queries per language.
+"""Stage `sweep`: R@kt against the number of generated questions per language, on one split.
 
-Each setting is fused (`augment/fusion.py`, cached under `workdir/fused/{name}`) and searched
-exactly (the reference, so ANN error does not blur the curve). The alpha grid keeps
-`augment.num_queries`; the queries grid keeps `augment.alpha`. Alpha 0 is xDR alone.
-Writes `workdir/sweep/{split}/sweep.json`: {'alpha': [row...], 'num_queries': [row...]}, a row
-being {'alpha', 'num_queries', 'R@2kt': {lang: .., 'macro': ..}, 'R@5kt': {...}}.
+For each question source, the dev-chosen fusion and alpha (`select_stage`) are kept and n runs
+over `eval.sweep_num_queries` (the paper: gains grow with n, significant from 4). Every n is
+ranked by exact search (`fusion_grid`) and tested against xDR with the paired tests and
+bootstrap intervals of `significance.compare`. Writes `workdir/sweep/{split}/sweep.json`:
+  {'num_queries': [{'source', 'fusion', 'alpha', 'num_queries', 'R@2kt': {lang.., 'macro'},
+                    ..., 'comparison': {metric: macro entry of the test against xDR}}]}
 """
 
 import dataclasses
@@ -13,54 +14,50 @@ import json
 from etils import epath
 import ml_collections
 
-from xqg_jax.augment import fusion
-from xqg_jax.eval import evaluate_stage
+from xqg_jax.eval import fusion_grid
+from xqg_jax.eval import select_stage
+from xqg_jax.eval import significance
+from xqg_jax.eval import xor_retrieve
 from xqg_jax.io import atomic
 from xqg_jax.io import stage
 
 SWEEP_JSON = 'sweep.json'
 
 
-def settings(config: ml_collections.ConfigDict) -> dict[str, list[fusion.FusionConfig]]:
-  """The fusion settings of each grid."""
-  base = fusion.FusionConfig.from_config(config.augment)
-  return {
-      'alpha': [dataclasses.replace(base, alpha=float(a)) for a in config.eval.sweep_alphas],
-      'num_queries': [dataclasses.replace(base, num_queries=int(n))
-                      for n in config.eval.sweep_num_queries],
-  }
-
-
-def run(config: ml_collections.ConfigDict, workdir, *, corpus_dir, questions_dir,
-        query_embeddings, data_dir, split: str) -> dict:
-  """Evaluates every setting of both grids on `split`; returns the sweep dict."""
-  workdir = epath.Path(workdir)
-  inputs = {'corpus': stage.digest(corpus_dir), 'generated': stage.digest(questions_dir),
-            'queries': stage.digest(query_embeddings)}
-  grids = settings(config)
-  directory = workdir / 'sweep' / split
-  search_config = evaluate_stage.exact_config(config)
+def run(config: ml_collections.ConfigDict, workdir, *, corpus_dir, question_dirs: dict,
+        selection: dict, query_embeddings, data_dir, split: str, inputs: dict) -> dict:
+  """The n-curve of every source on `split`; returns the sweep dict."""
+  directory = epath.Path(workdir) / 'sweep' / split
+  settings = [dataclasses.replace(select_stage.setting_of(selection['chosen'][source]),
+                                  num_queries=int(n))
+              for source in sorted(question_dirs) for n in config.eval.sweep_num_queries]
+  stage_config = {'settings': [dataclasses.asdict(s) for s in settings],
+                  'eval': config.eval.to_dict(), 'hits': config.index.hits,
+                  'augment': config.augment.to_dict(), 'seed': config.seed}
 
   def produce(d):
-    queries, texts, _ = evaluate_stage.read_inputs(config, data_dir, split)
-    rows = {}
-    for grid, fusions in grids.items():
-      rows[grid] = []
-      for f in fusions:
-        fused = fusion.fuse_directory(workdir / 'fused' / f.name, corpus_dir=corpus_dir,
-                                      questions_dir=questions_dir, fusion=f,
-                                      inputs={k: inputs[k] for k in ('corpus', 'generated')})
-        found = evaluate_stage.search(search_config, fused, fused, query_embeddings)
-        results, _, _ = evaluate_stage.score(search_config, dict(zip(found['qids'],
-                                                                     found['docids'])),
-                                             queries, texts, None)
-        rows[grid].append({'alpha': f.alpha, 'num_queries': f.num_queries,
-                           **{k: v for k, v in results.items() if k.startswith('R@')}})
-    atomic.write_text(d / SWEEP_JSON, json.dumps(rows, indent=1) + '\n')
+    results, outcomes = select_stage.evaluate_settings(
+        config, corpus_dir=corpus_dir, question_dirs=question_dirs, settings=settings,
+        query_embeddings=query_embeddings, data_dir=data_dir, split=split)
+    base = outcomes[fusion_grid.BASELINE]
+    lang_of = xor_retrieve.languages_of(base)
+    rows = []
+    for s in settings:
+      comparison = {}
+      for k in config.eval.kilo_tokens:
+        metric = xor_retrieve.metric_name(k)
+        comparison[metric] = significance.compare(
+            xor_retrieve.scores(base, metric), xor_retrieve.scores(outcomes[s.name], metric),
+            lang_of, metric, config.eval, seed=config.seed)['macro']
+      rows.append({**dataclasses.asdict(s),
+                   **{k: v for k, v in results[s.name].items() if k.startswith('R@')},
+                   'comparison': comparison})
+    sweep = {'split': split, 'num_queries': rows,
+             'baseline': {k: v for k, v in results[fusion_grid.BASELINE].items()
+                          if k.startswith('R@')}}
+    atomic.write_text(d / SWEEP_JSON, json.dumps(sweep, indent=1) + '\n')
     return [SWEEP_JSON], {}
 
-  stage.run(directory, stage=f'sweep_{split}',
-            config={'grids': {g: [dataclasses.asdict(f) for f in fs] for g, fs in grids.items()},
-                    'eval': config.eval.to_dict(), 'hits': config.index.hits},
-            inputs=inputs, produce=produce)
+  stage.run(directory, stage=f'sweep_{split}', config=stage_config, inputs=inputs,
+            produce=produce)
   return json.loads((directory / SWEEP_JSON).read_text())

@@ -16,6 +16,7 @@ Per-query outcomes (`query_outcomes`) keep each counted query's language and 0/1
 that significance tests can pair the queries of two systems.
 """
 
+import functools
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -37,11 +38,17 @@ def span_answers(answers: Sequence[str]) -> list[str]:
   return [a for a in answers if a not in YES_NO]
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _passage_tokens(text: str) -> tuple[str, ...]:
+  """A passage's word tokens: cached, since every query's ranking walks the same passages."""
+  return tuple(word_tokenizer.word_tokenize(text))
+
+
 def budget_text(passage_texts: Iterable[str], num_tokens: int) -> str:
   """The first `num_tokens` word tokens of the passages in order, joined with spaces."""
   tokens: list[str] = []
   for text in passage_texts:
-    tokens.extend(word_tokenizer.word_tokenize(text))
+    tokens.extend(_passage_tokens(text))
     if len(tokens) >= num_tokens:
       break
   return ' '.join(tokens[:num_tokens])

@@ -31,7 +31,7 @@ from xqg_jax.data.formats import augmented
 from xqg_jax.encoders import encode
 from xqg_jax.generation import decoding
 from xqg_jax.generation import hf_t5
-from xqg_jax.generation import prompts
+from xqg_jax.data import prompts
 from xqg_jax.generation import t5
 from xqg_jax.io import atomic
 from xqg_jax.io import stage

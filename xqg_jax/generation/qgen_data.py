@@ -16,7 +16,7 @@ import numpy as np
 from xqg_jax import randomness
 from xqg_jax.data import pipeline
 from xqg_jax.data import records
-from xqg_jax.generation import prompts
+from xqg_jax.data import prompts
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,8 +1,14 @@
 """xQG training: mT5 fine-tuned on (prompt with passage, language) -> question, resumable.
 
-Writes under `workdir/xqg/`: `checkpoints/`, `metrics.jsonl`, and on completion `hf/` (an
-`MT5ForConditionalGeneration` checkpoint), `heldout.json` (teacher-forced loss on the dev pairs
-before and after training) and the stage manifest.
+Two stages share one training loop (`_fit`):
+  pretrain_xqg  a generator trained from scratch first learns from pre-training text pairs
+                (`xqg.pretrain`), under `workdir/xqg_pretrain/`;
+  train_xqg     fine-tuning on the training pairs (from the pre-trained export, a real mT5 in
+                `xqg.init_from`, or scratch), with `xqg.extra_pairs` mixed into every batch,
+                under `workdir/xqg/`.
+Each writes `checkpoints/`, `metrics.jsonl` and on completion `hf/` (an
+`MT5ForConditionalGeneration` checkpoint), `model.json` and the stage manifest; fine-tuning
+also `heldout.json` (teacher-forced loss on the dev pairs before and after it).
 """
 
 import dataclasses
@@ -17,13 +23,14 @@ import ml_collections
 import numpy as np
 
 from xqg_jax.data import errors
+from xqg_jax.data import prompts
 from xqg_jax.data import tfds_builders
 from xqg_jax.data import tokenizers
 from xqg_jax.data.formats import corpus as corpus_format
 from xqg_jax.data.formats import qrels as qrels_format
 from xqg_jax.data.formats import queries as queries_format
+from xqg_jax.data.formats import text_pairs
 from xqg_jax.generation import hf_t5
-from xqg_jax.generation import prompts
 from xqg_jax.generation import qgen_data
 from xqg_jax.generation import t5
 from xqg_jax.generation import xqg_step
@@ -39,21 +46,29 @@ HELDOUT_JSON = 'heldout.json'
 _BATCH_KEYS = ('input_ids', 'attention_mask', 'decoder_input_ids', 'labels', 'weights')
 
 
-def model_config(config: ml_collections.ConfigDict, tokenizer) -> tuple[t5.T5Config,
-                                                                          dict | None]:
-  """(architecture, HF params or None) for `config.xqg` and the generator tokenizer."""
+def model_config(config: ml_collections.ConfigDict, tokenizer,
+                 init_dir: str | None = None) -> tuple[t5.T5Config, dict | None]:
+  """(architecture, HF params or None): from `init_dir` (the pre-training stage's export),
+  else `xqg.init_from`, else the `xqg.preset` architecture for the generator tokenizer."""
   xqg = config.xqg
   overrides = {'dtype': xqg.dtype, 'dropout_rate': xqg.dropout}
-  if xqg.init_from:
-    cfg, params = hf_t5.load_hf_t5(xqg.init_from, **overrides)
+  source = init_dir or xqg.init_from
+  if source:
+    cfg, params = hf_t5.load_hf_t5(source, **overrides)
   else:
     cfg, params = t5.preset_config(xqg.preset, vocab_size=len(tokenizer),
                                    pad_token_id=tokenizer.pad_token_id,
                                    eos_token_id=tokenizer.eos_token_id,
                                    decoder_start_token_id=tokenizer.pad_token_id,
                                    **overrides), None
-  tokenizers.check_vocab(tokenizer, cfg.vocab_size, f'xQG model ({xqg.init_from or xqg.preset})')
+  tokenizers.check_vocab(tokenizer, cfg.vocab_size, f'xQG model ({source or xqg.preset})')
   return cfg, params
+
+
+def pair_examples(path, policy) -> list[qgen_data.Example]:
+  """A text-pair file as training examples."""
+  return [qgen_data.Example(p.id, p.lang, p.input, p.target)
+          for p in text_pairs.read_text_pairs(path, policy)]
 
 
 def heldout_examples(data_dir, languages: Sequence[str], policy) -> list[qgen_data.Example]:
@@ -102,31 +117,47 @@ def heldout_loss(model, params, items, tokenizer, config, mesh, rules) -> float 
   return total / max(tokens, 1.0)
 
 
-def train(config: ml_collections.ConfigDict, workdir, *, data_dir, tfds_dir, tokenizer_dir: str,
-          inputs: dict, stop_at: int | None = None) -> epath.Path:
-  """Trains (or resumes) the generator; returns `workdir/xqg`."""
-  out = epath.Path(workdir) / 'xqg'
+@dataclasses.dataclass(frozen=True)
+class Phase:
+  """One training run of the generator: its examples, batches and optimizer."""
+  stage: str
+  items: Sequence[qgen_data.Example]
+  extra: Sequence[qgen_data.Example]  # mixed in: `extra_share` of every batch
+  extra_share: float
+  batch_size: int
+  input_max_len: int
+  target_max_len: int
+  learning_rate: float
+  warmup_ratio: float
+  num_train_steps: int
+  epochs: int
+
+  def split_batch(self, process_count: int) -> tuple[int, int]:
+    """(rows from `items`, rows from `extra`) of a global batch; both whole per process."""
+    extra = round(self.batch_size * self.extra_share) if self.extra else 0
+    main = self.batch_size - extra
+    if main < 1 or extra % process_count or main % process_count:
+      raise ValueError(f'{self.stage}: batch {self.batch_size} with extra_share '
+                       f'{self.extra_share} splits into {main} + {extra} rows; each part must be '
+                       f'a positive multiple of the {process_count} processes')
+    return main, extra
+
+
+def _fit(config: ml_collections.ConfigDict, out: epath.Path, phase: Phase, *, tokenizer,
+         init_dir: str | None, stop_at: int | None):
+  """Trains `phase` (resuming from `out/checkpoints`); returns (model, cfg, state, initial
+  params, mesh, rules), the state short of the end when `stop_at` came first."""
   xqg = config.xqg
-  if stage.is_done(out, config=xqg.to_dict(), inputs=inputs):
-    return out
-  policy = errors.BadRecordPolicy.from_name(config.on_bad_record)
-  tokenizer = tokenizers.load_tokenizer(tokenizer_dir)
-  cfg, pretrained = model_config(config, tokenizer)
+  cfg, pretrained = model_config(config, tokenizer, init_dir)
   model = t5.T5(cfg)
   mesh = mesh_lib.create_mesh(config.mesh)
   rules = tuple(config.logical_axis_rules)
-  langs = {q.id: q.lang for q in queries_format.read_queries(
-      epath.Path(data_dir) / 'queries/train.jsonl', policy)}
-  groups = grain.MapDataset.source(tfds_builders.build_and_load(
-      'xor_train_groups', data_dir, tfds_dir, 'train')).map(tfds_builders.decode_train_group)
-  items = qgen_data.rebalance(qgen_data.examples(groups, langs, config.generate.languages),
-                             xqg.language_alpha, config.seed)
-  per_epoch = trainer.steps_per_epoch(len(items), xqg.batch_size)
-  total = trainer.total_steps(xqg.num_train_steps, xqg.epochs, per_epoch)
-  warmup = int(xqg.warmup_ratio * total)
-  tx = optimizer.make(xqg.optimizer, xqg.learning_rate, total, warmup, xqg.weight_decay,
+  main_rows, extra_rows = phase.split_batch(jax.process_count())
+  per_epoch = trainer.steps_per_epoch(len(phase.items), main_rows)
+  total = trainer.total_steps(phase.num_train_steps, phase.epochs, per_epoch)
+  warmup = int(phase.warmup_ratio * total)
+  tx = optimizer.make(xqg.optimizer, phase.learning_rate, total, warmup, xqg.weight_decay,
                       xqg.max_grad_norm)
-  lr = optimizer.schedule(xqg.learning_rate, total, warmup)
   dummy = np.zeros((1, 8), np.int32)
 
   def init_params(rng):
@@ -138,45 +169,113 @@ def train(config: ml_collections.ConfigDict, workdir, *, data_dir, tfds_dir, tok
     return {**params, 'lm_head': jax.tree.map(lambda w: w * cfg.d_model ** -0.5,
                                               params['lm_head'])}
 
-  host_batch = trainer.batches_by_step(lambda epoch: qgen_data.train_batches(
-      items, tokenizer, input_max_len=xqg.input_max_len, target_max_len=xqg.target_max_len,
-      decoder_start_id=cfg.decoder_start_token_id, batch_size=xqg.batch_size,
-      seed=config.seed, epoch=epoch, process_index=jax.process_index(),
-      process_count=jax.process_count()), per_epoch)
+  def host_batches(items, rows):
+    return trainer.batches_by_step(lambda epoch: qgen_data.train_batches(
+        items, tokenizer, input_max_len=phase.input_max_len,
+        target_max_len=phase.target_max_len, decoder_start_id=cfg.decoder_start_token_id,
+        batch_size=rows, seed=config.seed, epoch=epoch, process_index=jax.process_index(),
+        process_count=jax.process_count()), trainer.steps_per_epoch(len(items), rows))
+
+  parts = [host_batches(phase.items, main_rows)]
+  if extra_rows:
+    parts.append(host_batches(phase.extra, extra_rows))
 
   def batch_at(step: int) -> dict:
-    batch = host_batch(step)
-    return partitioning.shard_host_batch({k: batch[k] for k in _BATCH_KEYS}, mesh, rules)
+    batches = [part(step) for part in parts]
+    batch = {k: np.concatenate([b[k] for b in batches]) for k in _BATCH_KEYS}
+    return partitioning.shard_host_batch(batch, mesh, rules)
 
-  heldout = heldout_examples(data_dir, config.generate.languages, policy)
   state = trainer.fit(
       out, seed=config.seed, mesh=mesh, rules=rules, init_params=init_params, tx=tx,
-      learning_rate=lr, make_step=lambda: xqg_step.make_train_step(model, tx, seed=config.seed),
+      learning_rate=optimizer.schedule(phase.learning_rate, total, warmup),
+      make_step=lambda: xqg_step.make_train_step(model, tx, seed=config.seed),
       batch_at=batch_at,
       schedule=trainer.Schedule(total, xqg.checkpoint_every, xqg.keep_checkpoints,
-                                xqg.log_every, xqg.batch_size),
+                                xqg.log_every, phase.batch_size),
       pretrained=pretrained, stop_at=stop_at)
+  initial = pretrained if pretrained is not None else jax.device_get(
+      nn.unbox(init_params(jax.random.key(config.seed))))
+  return model, cfg, state, initial, mesh, rules, total
+
+
+def _finish(out: epath.Path, phase: Phase, *, cfg, params, settings: dict, inputs: dict,
+            extra: dict, files: dict[str, str]) -> None:
+  """Exports `params` (`out/hf`) with `files` {name: text} and the manifest, on process 0."""
+  def produce(directory):
+    hf_t5.save_hf_t5(cfg, params, directory / 'hf')
+    for name, text in files.items():
+      atomic.write_text(directory / name, text)
+    atomic.write_text(directory / 'model.json', json.dumps(
+        {'t5': dataclasses.asdict(cfg), **settings}, indent=1) + '\n')
+    return stage.files_under(directory, 'hf') + [*files, 'model.json'], extra
+
+  if jax.process_index() == 0:
+    stage.run(out, stage=phase.stage, config=settings, inputs=inputs, produce=produce,
+              force=True)
+  multihost.barrier(f'finished:{out}')  # No process returns before the outputs exist.
+
+
+def pretrain(config: ml_collections.ConfigDict, workdir, *, data_dir, tokenizer_dir: str,
+             inputs: dict, stop_at: int | None = None) -> epath.Path | None:
+  """Pre-trains the generator from scratch on `xqg.pretrain.pairs`; returns
+  `workdir/xqg_pretrain` (whose `hf/` fine-tuning starts from), or None when not configured."""
+  pre = config.xqg.pretrain
+  if not pre.pairs or not pre.num_train_steps:
+    return None
+  if config.xqg.init_from:
+    raise ValueError('xqg.pretrain trains a generator from scratch; xqg.init_from names a '
+                     'pre-trained one already (use one or the other)')
+  out = epath.Path(workdir) / 'xqg_pretrain'
+  settings = {'pretrain': pre.to_dict(), 'xqg': config.xqg.to_dict()}
+  if stage.is_done(out, config=settings, inputs=inputs):
+    return out
+  policy = errors.BadRecordPolicy.from_name(config.on_bad_record)
+  phase = Phase('pretrain_xqg', pair_examples(epath.Path(data_dir) / pre.pairs, policy), (),
+                0.0, pre.batch_size, pre.input_max_len, pre.target_max_len, pre.learning_rate,
+                pre.warmup_ratio, pre.num_train_steps, 1)
+  tokenizer = tokenizers.load_tokenizer(tokenizer_dir)
+  _, cfg, state, _, _, _, total = _fit(config, out, phase, tokenizer=tokenizer, init_dir=None,
+                                       stop_at=stop_at)
+  if int(state.step) < total:
+    return out
+  _finish(out, phase, cfg=cfg, params=jax.device_get(state.params), settings=settings,
+          inputs=inputs, extra={'steps': total, 'pairs': len(phase.items)}, files={})
+  return out
+
+
+def train(config: ml_collections.ConfigDict, workdir, *, data_dir, tfds_dir, tokenizer_dir: str,
+          inputs: dict, pretrained_dir=None, stop_at: int | None = None) -> epath.Path:
+  """Fine-tunes the generator (from `pretrained_dir/hf`, `xqg.init_from` or scratch) on the
+  training pairs, with `xqg.extra_pairs` mixed in; returns `workdir/xqg`."""
+  out = epath.Path(workdir) / 'xqg'
+  xqg = config.xqg
+  if stage.is_done(out, config=xqg.to_dict(), inputs=inputs):
+    return out
+  policy = errors.BadRecordPolicy.from_name(config.on_bad_record)
+  tokenizer = tokenizers.load_tokenizer(tokenizer_dir)
+  langs = {q.id: q.lang for q in queries_format.read_queries(
+      epath.Path(data_dir) / 'queries/train.jsonl', policy)}
+  groups = grain.MapDataset.source(tfds_builders.build_and_load(
+      'xor_train_groups', data_dir, tfds_dir, 'train')).map(tfds_builders.decode_train_group)
+  items = qgen_data.rebalance(qgen_data.examples(groups, langs, config.generate.languages),
+                              xqg.language_alpha, config.seed)
+  extra = [e for name in xqg.extra_pairs
+           for e in pair_examples(epath.Path(data_dir) / name, policy)]
+  phase = Phase('train_xqg', items, extra, xqg.extra_share, xqg.batch_size, xqg.input_max_len,
+                xqg.target_max_len, xqg.learning_rate, xqg.warmup_ratio, xqg.num_train_steps,
+                xqg.epochs)
+  init_dir = str(epath.Path(pretrained_dir) / 'hf') if pretrained_dir else None
+  model, cfg, state, initial, mesh, rules, total = _fit(
+      config, out, phase, tokenizer=tokenizer, init_dir=init_dir, stop_at=stop_at)
   if int(state.step) < total:
     return out
   params = jax.device_get(state.params)
-  untrained = pretrained if pretrained is not None else jax.device_get(
-      nn.unbox(init_params(jax.random.key(config.seed))))
+  heldout = heldout_examples(data_dir, config.generate.languages, policy)
   with jax.set_mesh(mesh):  # On every process: each holds its share of the held-out batches.
-    losses = {'untrained': heldout_loss(model, untrained, heldout, tokenizer, config, mesh,
-                                        rules),
+    losses = {'untrained': heldout_loss(model, initial, heldout, tokenizer, config, mesh, rules),
               'trained': heldout_loss(model, params, heldout, tokenizer, config, mesh, rules),
               'examples': len(heldout)}
-
-  def produce(directory):
-    hf_t5.save_hf_t5(cfg, params, directory / 'hf')
-    atomic.write_text(directory / HELDOUT_JSON, json.dumps(losses, indent=1) + '\n')
-    settings = {'t5': dataclasses.asdict(cfg), 'xqg': xqg.to_dict(), 'steps': total}
-    atomic.write_text(directory / 'model.json', json.dumps(settings, indent=1) + '\n')
-    return stage.files_under(directory, 'hf') + [HELDOUT_JSON, 'model.json'], {
-        'steps': total, 'heldout_loss': losses}
-
-  if jax.process_index() == 0:
-    stage.run(out, stage='train_xqg', config=xqg.to_dict(), inputs=inputs, produce=produce,
-              force=True)
-  multihost.barrier(f'finished:{out}')  # No process returns before the outputs exist.
+  _finish(out, phase, cfg=cfg, params=params, settings=xqg.to_dict(),
+          inputs=inputs, extra={'steps': total, 'heldout_loss': losses},
+          files={HELDOUT_JSON: json.dumps(losses, indent=1) + '\n'})
   return out

@@ -34,6 +34,7 @@ from xqg_jax.parallel import multihost
 
 META_JSON = 'meta.json'
 IDS_TXT = 'ids.txt'
+BUILD_JSON = 'build.json'  # per shard: the seconds its build took
 
 
 def shard_dir_name(shard: int, num_shards: int) -> str:
@@ -77,11 +78,13 @@ def build(config: ml_collections.ConfigDict, out_dir, embeddings_dir,
     began = time.perf_counter()
     index = scann_index.build(emb, config.index.scann, ids=ids, source=str(source),
                               num_neighbors=config.index.hits)
+    seconds = time.perf_counter() - began
     with atomic.atomic_directory(shard_dir) as tmp:
       index.save(tmp / 'scann')
       (tmp / IDS_TXT).write_text(''.join(f'{i}\n' for i in ids))
+      (tmp / BUILD_JSON).write_text(json.dumps({'seconds': round(seconds, 3)}) + '\n')
     logging.info('index: shard %d/%d, %d rows in %.1f s', shard + 1, num_shards, len(ids),
-                 time.perf_counter() - began)
+                 seconds)
   if jax.process_index() == 0:
     _finish(out_dir, num_shards, stage_config, inputs)
   return out_dir
@@ -97,7 +100,9 @@ def _finish(out_dir: epath.Path, num_shards: int, stage_config: dict,
   params = [json.loads((out_dir / name / 'scann' / scann_index.INDEX_JSON).read_text())
             for name in names]
   meta = {'kind': 'scann', 'dim': params[0]['dim'], 'num_shards': num_shards,
-          'rows': [p['params']['rows'] for p in params]}
+          'rows': [p['params']['rows'] for p in params],
+          'build_seconds': round(sum(json.loads((out_dir / name / BUILD_JSON).read_text())
+                                     ['seconds'] for name in names), 3)}
   atomic.write_text(out_dir / META_JSON, json.dumps(meta, indent=1) + '\n')
 
   def produce(directory):
@@ -106,6 +111,16 @@ def _finish(out_dir: epath.Path, num_shards: int, stage_config: dict,
 
   stage.run(out_dir, stage='index', config=stage_config, inputs=inputs, produce=produce,
             force=True)
+
+
+def describe(index_dir) -> dict:
+  """{'rows', 'bytes' (on disk), 'build_seconds'} of a finished ScaNN index directory."""
+  index_dir = epath.Path(index_dir)
+  meta = json.loads((index_dir / META_JSON).read_text())
+  size = sum((index_dir / f).stat().length
+             for name in (shard_dir_name(s, meta['num_shards']) for s in range(meta['num_shards']))
+             for f in stage.files_under(index_dir, name))
+  return {'rows': sum(meta['rows']), 'bytes': size, 'build_seconds': meta['build_seconds']}
 
 
 def _shards(config, directory: epath.Path, dim: int):

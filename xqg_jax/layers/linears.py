@@ -1,5 +1,6 @@
 """`Dense`: a DenseGeneral whose kernel carries logical axis names, and activation lookup."""
 
+import math
 from typing import Callable, Sequence
 
 import flax.linen as nn
@@ -29,6 +30,23 @@ def activation(name: str) -> Callable[[jax.Array], jax.Array]:
 
 def _as_tuple(x: int | Sequence[int]) -> tuple[int, ...]:
   return (x,) if isinstance(x, int) else tuple(x)
+
+
+def _contract(inputs: jax.Array, kernel: jax.Array, axis: tuple[int, ...]) -> jax.Array:
+  """`inputs` contracted over `axis` with the kernel's leading dimensions.
+
+  When `axis` are the trailing dimensions (every use here), the product is one 2-D matmul
+  `[rows, in] @ [in, out]`: XLA:CPU computes the kernel gradient of the N-D `dot_general`
+  3-5x slower than that of the 2-D one (a T5 MLP trains 3x faster), and elsewhere the two
+  compile to the same dot.
+  """
+  ndim = inputs.ndim
+  if axis != tuple(range(ndim - len(axis), ndim)):
+    return lax.dot_general(inputs, kernel, ((axis, tuple(range(len(axis)))), ((), ())))
+  batch_shape, features = inputs.shape[:ndim - len(axis)], kernel.shape[len(axis):]
+  rows = inputs.reshape((-1, math.prod(kernel.shape[:len(axis)])))
+  y = rows @ kernel.reshape((rows.shape[1], -1))
+  return y.reshape(batch_shape + features)
 
 
 class Dense(nn.Module):
@@ -65,8 +83,7 @@ class Dense(nn.Module):
                        f'kernel dimensions {kernel_shape}')
     kernel = self.param('kernel', nn.with_logical_partitioning(self.kernel_init, self.kernel_axes),
                         kernel_shape, self.param_dtype)
-    contract = (axis, tuple(range(len(axis))))
-    y = lax.dot_general(inputs.astype(self.dtype), kernel.astype(self.dtype), (contract, ((), ())))
+    y = _contract(inputs.astype(self.dtype), kernel.astype(self.dtype), axis)
     if self.use_bias:
       bias = self.param('bias', nn.with_logical_partitioning(
           nn.initializers.zeros_init(), self.kernel_axes[len(axis):]), features, self.param_dtype)

@@ -29,7 +29,7 @@ def family_table(results: Mapping[str, dict], names: Mapping[str, str], metric: 
   header = ['attack', 'family', 'n', 'unattacked', 'edit rate',
             f'{names[a]} clean', f'{names[a]} drop', f'{names[a]} success',
             f'{names[b]} clean', f'{names[b]} drop', f'{names[b]} success',
-            'drop delta (B-A)', 'p (perm.)']
+            'drop delta (B-A)', '95% CI', 'p (perm.)']
   rows = []
   for attack, result in results.items():
     comparison = result['drop_comparison'][metric]
@@ -44,6 +44,7 @@ def family_table(results: Mapping[str, dict], names: Mapping[str, str], metric: 
                    _pct(summary_a['success_rate']),
                    f'{summary_b[metric]["clean"]:.1f}', f'{summary_b[metric]["drop"]:+.1f}',
                    _pct(summary_b['success_rate']), f'{test["delta"]:+.1f}',
+                   eval_report.interval(metric, test),
                    eval_report.format_p(test['permutation_p'])
                    + ('*' if test['significant'] else '')])
   return eval_report.markdown_table(header, rows)
@@ -106,7 +107,8 @@ def write(directory, results: Mapping[str, dict], names: Mapping[str, str],
   parts, plots = [f'# {title}\n'], []
   parts.append('B = xDR+xQG, A = xDR. drop = clean - attacked (points of the metric); success '
                '= share of changed queries whose gold passage left the top-k; p: paired '
-               'sign-flip test of the per-query drops (families: corrected across families; '
+               'sign-flip test of the per-query drops, CI: bootstrap interval of the drop delta '
+               '(families: corrected across families; '
                '* significant).\n')
   for metric in metrics:
     name = f'robustness_drop_{metric}.png'

@@ -2,8 +2,10 @@
 
   workdir/attacks/{attack}/{split}.jsonl      the attacked set (`attack.write_attacked`)
   workdir/robustness/{split}/{attack}.json    per-query entries, aggregates, drop comparison
-The clean side of every comparison is the evaluation stage's ranking of the same queries
-(`workdir/eval/{system}/{split}/run.trec`), so clean and attacked differ only in the text.
+The clean side of every comparison is the evaluation stage's exact-search ranking of the same
+queries (`workdir/eval/{system}/{split}/exact/run.trec`); the attacked queries are searched
+exactly too, each language in its own corpus of the system, so clean and attacked differ only
+in the text.
 """
 
 import json
@@ -15,8 +17,8 @@ import ml_collections
 from xqg_jax.data.formats import qrels as qrels_format
 from xqg_jax.data.formats import trec_run
 from xqg_jax.eval import evaluate_stage
+from xqg_jax.eval import systems as systems_lib
 from xqg_jax.eval import xor_retrieve
-from xqg_jax.index import index_stage
 from xqg_jax.io import atomic
 from xqg_jax.io import stage
 from xqg_jax.robustness import attack as attack_lib
@@ -54,17 +56,17 @@ def gold_passages(data_dir, split: str) -> dict[str, set[str]]:
 
 
 def evaluate_attack(config: ml_collections.ConfigDict, workdir, *, name: str, split: str,
-                    attacked_path, systems: Mapping[str, str], embed: Callable, data_dir,
-                    inputs: dict) -> dict:
+                    attacked_path, systems: Mapping[str, systems_lib.System], embed: Callable,
+                    data_dir, inputs: dict) -> dict:
   """Evaluates attacked set `name` on every system; writes and returns the results.
 
   Args:
-    config: the run config (`robustness.success_k`, `eval`, `index`).
-    workdir: the work directory (clean runs under `eval/`, index under `index/`).
+    config: the run config (`robustness.success_k`, `eval`, `index.hits`).
+    workdir: the work directory (clean runs under `eval/`).
     name: the attack's name.
     split: the query split.
     attacked_path: the attacked set.
-    systems: {system: corpus embedding directory}, xDR first, then xDR+xQG.
+    systems: {name: system}, xDR first, then xDR+xQG.
     embed: texts -> [n, H] query embeddings (the trained query tower).
     data_dir: the data directory (queries, corpus, qrels).
     inputs: digests of what this depends on.
@@ -79,14 +81,14 @@ def evaluate_attack(config: ml_collections.ConfigDict, workdir, *, name: str, sp
     gold = gold_passages(data_dir, split)
     rows = list(attack_lib.read_attacked(attacked_path))
     query_emb = embed([r.text for r in rows])
+    exact = evaluate_stage.exact_config(config)
     entries, results = {}, {}
-    for system, corpus_dir in systems.items():
-      index_dir = (epath.Path(workdir) / 'index' / system if config.index.kind == 'scann'
-                   else corpus_dir)
-      clean_run = trec_run.read_run(epath.Path(workdir) / 'eval' / system / split / 'run.trec')
-      clean = {qid: [docid for docid, _ in hits] for qid, hits in clean_run.items()}
-      _, docids = index_stage.search(config, index_dir, query_emb, config.index.hits)
-      after = {r.id: ids for r, ids in zip(rows, docids)}
+    for system, definition in systems.items():
+      clean = evaluate_stage.ranking_of(trec_run.read_run(
+          epath.Path(workdir) / 'eval' / system / split / evaluate_stage.EXACT / 'run.trec'))
+      after = evaluate_stage.ranking_of(evaluate_stage.search(
+          exact, definition, dict(definition.corpora), [r.id for r in rows], query_emb,
+          [r.lang for r in rows]))
       k = config.robustness.success_k
       entries[system] = evaluate_lib.per_query(
           rows, evaluate_lib.outcomes_of(clean, queries, texts, kilo),
@@ -104,6 +106,7 @@ def evaluate_attack(config: ml_collections.ConfigDict, workdir, *, name: str, sp
 
   stage.run(path / name, stage=f'robustness_{name}_{split}',
             config={'robustness': config.robustness.to_dict(), 'eval': config.eval.to_dict(),
-                    'index': config.index.to_dict()},
+                    'hits': config.index.hits,
+                    'systems': {k: v.to_dict() for k, v in systems.items()}},
             inputs=inputs, produce=produce)
   return json.loads((path / name / file_name).read_text())

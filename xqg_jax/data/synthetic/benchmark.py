@@ -92,17 +92,30 @@ class SyntheticBenchmark:
       truth = bool(rng.random() < 0.5)
       number = fact.answer if truth else str(int(fact.answer) + int(rng.integers(1, 40)))
       answers = ('yes',) if truth else ('no',)
-    if rng.random() < self.cfg.latin_name_rate:
-      name = ent.name.bare
-    else:
-      parts = (ent.name.first, ent.name.core) if ent.kind == 'person' else (ent.name.core,)
-      name = ' '.join(orthography.transliterate_name(lang, p) for p in parts)
-    concepts = grammar.concepts_of(ent.kind, fact.relation, number is not None)
-    choices = grammar.sample_choices(lang, rng, concepts)
-    text = grammar.render(lang, self.lexicons, kind=ent.kind, relation=fact.relation,
-                          name=name, choices=choices, number=number)
+    text, name, choices = self.write_question(ent, fact.relation, lang, rng, number)
     return Question(records.Query(qid, text, answers, lang), split, entity, fact.relation,
                     self.world.passage_id(entity, part), name, choices, number)
+
+  def spelling(self, name: world_lib.EntityName, lang: str) -> str:
+    """How questions in `lang` write `name` (first name and core name transliterated)."""
+    parts = (name.first, name.core) if name.kind == 'person' else (name.core,)
+    return ' '.join(orthography.transliterate_name(lang, p) for p in parts)
+
+  def write_question(self, ent: world_lib.Entity, relation: str, lang: str, rng,
+                     number: str | None = None) -> tuple[str, str, grammar.Choices]:
+    """The question writer: a question in `lang` about `ent`'s `relation` (a yes/no question
+    about the year `number` when given), its surface choices drawn from `rng`.
+
+    Returns (text, the entity name as written, choices). `ent` may come from another world
+    (the generator's pre-training text); the lexicons are this benchmark's.
+    """
+    name = (ent.name.bare if rng.random() < self.cfg.latin_name_rate
+            else self.spelling(ent.name, lang))
+    choices = grammar.sample_choices(lang, rng, grammar.concepts_of(ent.kind, relation,
+                                                                    number is not None))
+    text = grammar.render(lang, self.lexicons, kind=ent.kind, relation=relation, name=name,
+                          choices=choices, number=number)
+    return text, name, choices
 
   def questions(self, split: str, lang: str) -> Iterator[Question]:
     for k in range(self.num_queries(split, lang)):

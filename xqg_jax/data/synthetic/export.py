@@ -10,6 +10,8 @@ layout a user assembles from the real XOR-TyDi and DPR files):
   paraphrases/{split}.jsonl     known meaning-preserving paraphrases per question id
   lexicons/{lang}-en.txt        MUSE-format bilingual lexicons (word, English translation)
   surface_forms.json            every concept's surface forms per language
+  pretraining/{kind}s.jsonl     the generator's pre-training text pairs (`pretraining.py`),
+                                when `pretraining_entities` > 0
 """
 
 import json
@@ -21,9 +23,11 @@ from xqg_jax.data.formats import corpus as corpus_format
 from xqg_jax.data.formats import paraphrases as paraphrases_format
 from xqg_jax.data.formats import qrels as qrels_format
 from xqg_jax.data.formats import queries as queries_format
+from xqg_jax.data.formats import text_pairs
 from xqg_jax.data.formats import train_groups as train_groups_format
 from xqg_jax.data.synthetic import benchmark as benchmark_lib
 from xqg_jax.data.synthetic import orthography
+from xqg_jax.data.synthetic import pretraining
 from xqg_jax.io import atomic
 
 
@@ -49,6 +53,12 @@ def write(bench: benchmark_lib.SyntheticBenchmark, out_dir) -> list[str]:
   for lang in langs:
     atomic.write_text(out_dir / f'lexicons/{lang}-en.txt', _muse_lexicon(bench, lang))
     outputs.append(f'lexicons/{lang}-en.txt')
+  if bench.cfg.pretraining_entities:
+    for kind in pretraining.KINDS:
+      name = f'pretraining/{kind}s.jsonl'
+      text_pairs.write_text_pairs(out_dir / name, pretraining.pairs(
+          bench, kind, bench.cfg.pretraining_entities))
+      outputs.append(name)
   forms = {lang: {c: list(f) for c, f in bench.lexicons.forms(lang).items()} for lang in langs}
   atomic.write_text(out_dir / 'surface_forms.json',
                     json.dumps(forms, ensure_ascii=False, indent=1, sort_keys=True) + '\n')
@@ -62,7 +72,6 @@ def _muse_lexicon(bench: benchmark_lib.SyntheticBenchmark, lang: str) -> str:
   for split in benchmark_lib.SPLITS:
     for q in bench.questions(split, lang):
       name = bench.world.name(q.entity)
-      parts = (name.first, name.core) if name.first else (name.core,)
-      for part in parts:
+      for part in (name.first, name.core) if name.first else (name.core,):
         pairs[(orthography.transliterate_name(lang, part), part.english)] = None
   return ''.join(f'{word} {english}\n' for word, english in pairs)

@@ -1,0 +1,17 @@
+"""The generator's inputs: the xQG prompt (Zhuang et al., SIGIR 2023), and the name prompt of
+its pre-training text. Languages are named in English."""
+
+from xqg_jax import languages
+
+TEMPLATE = 'Generate a {language} question for this passage: {title} {passage}'
+NAME_TEMPLATE = 'Write the {language} name of: {title}'
+
+
+def prompt(lang: str, title: str, passage: str) -> str:
+  """The generator input asking for a question in `lang` about the passage."""
+  return TEMPLATE.format(language=languages.get(lang).name, title=title, passage=passage)
+
+
+def name_prompt(lang: str, title: str) -> str:
+  """The generator input asking how `lang` writes the name in `title`."""
+  return NAME_TEMPLATE.format(language=languages.get(lang).name, title=title)
