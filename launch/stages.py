@@ -147,16 +147,15 @@ def _question_embeddings(state: State) -> dict[str, str]:
 
 
 def _select(config, workdir, state: State) -> State:
-  """Alpha, fusion and n per question source, chosen on dev (`select_stage`)."""
+  """Alpha, fusion and n per question source, chosen on dev only (`select_stage`)."""
   embeddings = state['embeddings']
   questions = _question_embeddings(state)
-  inputs = {name: stage_lib.digest(d) for name, d in
-            {'corpus': embeddings['corpus'], **questions,
-             **{f'queries-{s}': embeddings[f'queries-{s}'] for s in _splits(state)}}.items()}
+  dev = {s: embeddings[f'queries-{s}'] for s in _splits(state) if s == select_stage.SPLIT}
+  inputs = {name: stage_lib.digest(d)
+            for name, d in {'corpus': embeddings['corpus'], **questions, **dev}.items()}
   selection = select_stage.run(
       config, workdir, corpus_dir=embeddings['corpus'], question_dirs=questions,
-      query_embeddings={s: embeddings[f'queries-{s}'] for s in _splits(state)},
-      data_dir=state['data_dir'], inputs=inputs)
+      query_embeddings=dev, data_dir=state['data_dir'], inputs=inputs)
   return {'selection': {k: v for k, v in selection.items() if k != 'rows'}}
 
 

@@ -11,9 +11,10 @@ import scipy.stats
 from xqg_jax.eval import significance
 
 
-def _config(permutations=10_000, correction='holm', level=0.05):
+def _config(permutations=10_000, correction='holm', level=0.05, bootstrap=2_000):
   return ml_collections.ConfigDict({'permutations': permutations, 'correction': correction,
-                                    'significance_level': level})
+                                    'significance_level': level, 'bootstrap': bootstrap,
+                                    'confidence': 0.95})
 
 
 def _brute_force_p(x):
@@ -169,3 +170,37 @@ def test_compare_input_errors():
     significance.compare(a, b, lang_of, 'R@2kt', _config(correction='fdr'))
   with pytest.raises(ValueError, match="unknown language code 'xx'"):
     significance.compare(a, b, {**lang_of, 'j1': 'xx'}, 'R@2kt', _config())
+
+
+def test_bootstrap_interval_is_the_stratified_percentile_interval():
+  rng = np.random.default_rng(11)
+  diffs = [rng.normal(1.0, 2.0, size=80), rng.normal(-0.5, 1.0, size=30)]
+  low, high = significance.bootstrap_interval(diffs, 4000, 0.9, np.random.default_rng(3))
+  # The same replicates by a plain loop: resample each group, mean of the group means.
+  check = np.random.default_rng(3)
+  replicates = np.zeros(4000)
+  for d in diffs:
+    replicates += d[check.integers(0, len(d), size=(4000, len(d)))].mean(axis=1)
+  replicates /= 2
+  assert (low, high) == pytest.approx(tuple(np.quantile(replicates, [0.05, 0.95])))
+  observed = np.mean([d.mean() for d in diffs])
+  assert low < observed < high
+  # Normal theory: the interval's half width is about 1.645 standard errors.
+  se = np.sqrt(sum(d.var(ddof=1) / len(d) for d in diffs)) / 2
+  assert (high - low) / 2 == pytest.approx(1.645 * se, rel=0.1)
+
+
+def test_compare_reports_intervals_that_cover_the_delta():
+  rng = np.random.default_rng(12)
+  a = {f'q{i}': 100.0 * v for i, v in enumerate(rng.random(200) < 0.3)}
+  b = {qid: 100.0 * v for qid, v in zip(a, rng.random(200) < 0.5)}
+  lang_of = {qid: ('ru', 'te')[i % 2] for i, qid in enumerate(a)}
+  result = significance.compare(a, b, lang_of, 'R@2kt', _config())
+  for entry in [*result['languages'].values(), result['macro']]:
+    assert entry['ci_low'] <= entry['delta'] <= entry['ci_high']
+  assert result['macro']['ci_low'] > 0  # a 20-point gain on 200 queries
+  assert result['bootstrap'] == 2_000 and result['confidence'] == 0.95
+  again = significance.compare(a, b, lang_of, 'R@2kt', _config())
+  assert again['macro']['ci_low'] == result['macro']['ci_low']  # seeded
+  with pytest.raises(ValueError, match='bootstrap must be at least 1'):
+    significance.compare(a, b, lang_of, 'R@2kt', _config(bootstrap=0))
