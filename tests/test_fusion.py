@@ -165,7 +165,7 @@ def test_generated_questions_encode_per_corpus_shard(prepared, tmp_path):
   config = config.copy_and_resolve_references()
   config.xdr.num_train_steps = 0
   config.augment.languages = ('ja', 'km')
-  config.augment.num_queries = 2
+  config.augment.fusions = ('all',)
   state = dict(state)
   state.update(dict(stages.STAGES)['train_xdr'](config, tmp_path, state))
   passages = list(corpus_format.read_corpus(f'{state["data_dir"]}/corpus.tsv'))
@@ -181,8 +181,12 @@ def test_generated_questions_encode_per_corpus_shard(prepared, tmp_path):
   stage.run(generated, stage='generate', config={}, inputs={},
             produce=lambda d: ([f.name for f in d.glob('generated-*')], {}))
   state['generated_dir'] = str(generated)
-  for name in ('encode', 'fuse'):
-    state.update(dict(stages.STAGES)[name](config, tmp_path, state))
+  state['oracle_dir'] = None
+  state.update(dict(stages.STAGES)['encode'](config, tmp_path, state))
+  alpha = 0.25
+  state['selection'] = {'chosen': {'xqg/all': {'source': 'xqg', 'fusion': 'all',
+                                               'alpha': alpha, 'num_queries': 2}}}
+  state.update(dict(stages.STAGES)['fuse'](config, tmp_path, state))
   q_emb, q_ids = encode.load(state['embeddings']['generated'])
   assert len(q_ids) == len(passages) * 4
   for s, (start, stop) in enumerate(ranges):  # Shard s holds corpus shard s's questions.
@@ -196,11 +200,11 @@ def test_generated_questions_encode_per_corpus_shard(prepared, tmp_path):
                              q_emb[row[generated_questions.question_id(p0.id, 'km', 1)]],
                              atol=1e-5)
   p_emb, p_ids = encode.load(state['embeddings']['corpus'])
-  fused, fused_ids = encode.load(state['fused_dir'])
+  assert list(state['systems']) == ['xdr', 'xqg_all']
+  fused, fused_ids = encode.load(state['systems']['xqg_all']['corpora']['*'])
   assert fused_ids == p_ids
   picks = [[row[generated_questions.question_id(d, lang, i)] for lang in ('ja', 'km')
             for i in range(2)] for d in p_ids]
-  alpha = config.augment.alpha
   np.testing.assert_allclose(fused, (1 - alpha) * p_emb + alpha * q_emb[picks].sum(1),
                              rtol=1e-5, atol=1e-6)
 

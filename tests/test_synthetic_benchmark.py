@@ -185,3 +185,59 @@ def test_word_tokenizer_keeps_combining_marks():
   assert word_tokenizer.word_tokenize('কোথায় আছে?') == ['কোথায়', 'আছে', '?']
   assert word_tokenizer.word_tokenize("It's 1,742 km.") == ['It', "'", 's', '1', ',', '742',
                                                              'km', '.']
+
+
+def _spelled_words(text: str, lang: str) -> set[str]:
+  """The words of a question, with and without the language's case markers."""
+  from xqg_jax.data.synthetic import grammar  # pylint: disable=g-import-not-at-top
+  words = set(text.rstrip('?？؟፧').split())
+  for marker in grammar.GRAMMARS[lang].markers:
+    if marker.startswith('-'):
+      words |= {w.removesuffix(marker[1:]) for w in words}
+    elif marker.endswith('-'):
+      words |= {w.removeprefix(marker[:-1]) for w in words}
+  return words
+
+
+def test_no_pretraining_or_training_text_names_a_dev_or_test_entity(bench):
+  import re  # pylint: disable=g-import-not-at-top
+  from xqg_jax.data.synthetic import pretraining  # pylint: disable=g-import-not-at-top
+  held = pretraining.held_out_names(bench)
+  assert len(held['en']) == sum(bench.split_of(e) != 'train' for e in range(300))
+  held_words = {lang: {w for name in names for w in name.split()}
+                for lang, names in held.items() if lang != 'en'}
+  for kind in pretraining.KINDS:
+    pairs = list(pretraining.pairs(bench, kind, 3000))
+    assert 2500 < len(pairs) <= 3000, kind  # few are dropped
+    assert {p.lang for p in pairs} == set(bench.cfg.languages)
+    for pair in pairs:
+      assert not set(re.findall('[A-Za-z]+', pair.input)) & held['en'], pair
+      assert not _spelled_words(pair.target, pair.lang) & held_words[pair.lang], pair
+  # The pairs are about another world's entities, spelled as the benchmark spells names.
+  name_pair = next(pretraining.pairs(bench, 'name', 10))
+  assert name_pair.input.startswith('Write the ') and ' name of: ' in name_pair.input
+  # Training questions are about training entities only, so never name a held-out one in
+  # English; a spelling may coincide only where a script merges two names' sounds.
+  for lang in bench.cfg.languages:
+    for q in bench.questions('train', lang):
+      assert bench.split_of(q.entity) == 'train'
+      assert not set(re.findall('[A-Za-z]+', q.query.question)) & held['en']
+
+
+def test_oracle_questions_ask_about_the_passage_and_avoid_evaluation_queries(bench):
+  from xqg_jax.data.synthetic import oracle  # pylint: disable=g-import-not-at-top
+  exclude = oracle.evaluation_texts(bench)
+  first_dev = next(bench.questions('dev', 'ja'))
+  assert first_dev.query.question in exclude['ja']
+  pid = int(first_dev.positive.removeprefix('syn'))
+  rows = list(oracle.augmented_passages(bench, pid, pid + 1, ('ja', 'km'), 4, exclude))
+  assert len(rows) == 1 and rows[0].docid == first_dev.positive
+  name = bench.world.name(first_dev.entity)
+  for lang, questions in rows[0].generated_queries.items():
+    assert len(set(questions)) == 4
+    assert not set(questions) & exclude[lang]
+    assert all(bench.spelling(name, lang) in q or name.bare in q for q in questions)
+  # A query text the oracle would have written is redrawn, not repeated.
+  again = oracle.passage_questions(bench, pid, 'ja', 4, set())
+  forced = oracle.passage_questions(bench, pid, 'ja', 4, {again[0]})
+  assert again[0] not in forced and forced[1:] != () and len(set(forced)) == 4

@@ -208,3 +208,27 @@ def test_check_vocab(trained):
   toks.check_vocab(tokenizer, len(tokenizer), 'generator')
   with pytest.raises(ValueError, match=f'generator: the model has 10 .* {len(tokenizer)} tokens'):
     toks.check_vocab(tokenizer, 10, 'generator')
+
+
+def test_words_and_chars_keeps_frequent_words_and_spells_out_the_rest(tmp_path):
+  texts = ['the city of Varzennos lies on the river'] * 6 + ['the Nepinven river'] * 2 + [
+      'город Варзеннос', 'ቫርዜኖስ ከተማ']
+  tok = toks.train_words_and_chars(iter(texts), 5, tmp_path / 'wc')
+  assert isinstance(tok, transformers.T5TokenizerFast)
+  assert tok.tokenize('the river') == ['▁the', '▁river']  # seen 8 times: whole words
+  # Seen 6 times but capital-free words are not special: any word under the count is spelled.
+  assert tok.tokenize('Nepinven') == ['▁', 'N', 'e', 'p', 'i', 'n', 'v', 'e', 'n']
+  assert tok.tokenize('ቫርዜኖስ') == ['▁', 'ቫ', 'ር', 'ዜ', 'ኖ', 'ስ']
+  assert tok.tokenize('Varzennos') == ['▁Varzennos']  # frequent enough to be a word here
+  for text in ('a seen Nilosin', 'город Варзеннос', 'the river ቫርዜኖስ'):
+    assert tok.decode(tok(text)['input_ids'], skip_special_tokens=True) == text
+  assert tok('Q')['input_ids'][1] == tok.unk_token_id  # a character never seen
+  again = toks.train_words_and_chars(iter(texts), 5, tmp_path / 'again')
+  assert ((tmp_path / 'wc' / 'tokenizer.json').read_bytes()
+          == (tmp_path / 'again' / 'tokenizer.json').read_bytes())
+  reloaded = toks.load_tokenizer(tmp_path / 'wc')
+  assert reloaded.tokenize('the Nilosin') == tok.tokenize('the Nilosin')
+  with pytest.raises(ValueError, match='min_count must be >= 1'):
+    toks.train_words_and_chars(iter(texts), 0, tmp_path / 'bad')
+  with pytest.raises(ValueError, match='no text'):
+    toks.train_words_and_chars(iter([]), 2, tmp_path / 'empty')

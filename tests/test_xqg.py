@@ -151,3 +151,52 @@ def test_generation_bad_input(trained, tmp_path, prepared):
     _generate(config, tmp_path, xqg_dir, prepared[2])
   assert generate_stage.is_degenerate('') and generate_stage.is_degenerate('a a a a b')
   assert not generate_stage.is_degenerate('カント は いつ ？')
+
+
+def test_pretraining_then_fine_tuning_starts_from_the_pretrained_export(tmp_path, prepared):
+  stages = prepared[2]
+  config = conftest.small_config()
+  config.xqg.pretrain.num_train_steps = 12
+  config.xqg.pretrain.learning_rate = 3e-3
+  config.xqg.extra_pairs = ('pretraining/questions.jsonl',)
+  config.xqg.extra_share = 0.5
+  inputs = {'t': '1'}
+  pretrain = train_xqg.pretrain(config, tmp_path, data_dir=stages['data_dir'],
+                                tokenizer_dir=stages['generator_tokenizer'], inputs=inputs)
+  assert pretrain == tmp_path / 'xqg_pretrain'
+  manifest = json.loads((pretrain / 'manifest.json').read_text())
+  assert manifest['extra']['steps'] == 12 and manifest['extra']['pairs'] > 0
+  fine = train_xqg.train(config, tmp_path, data_dir=stages['data_dir'],
+                         tfds_dir=stages['tfds_dir'],
+                         tokenizer_dir=stages['generator_tokenizer'], inputs=inputs,
+                         pretrained_dir=pretrain)
+  heldout = json.loads((fine / train_xqg.HELDOUT_JSON).read_text())
+  scratch = json.loads((_train(conftest.small_config(), tmp_path / 'scratch', stages)
+                        / train_xqg.HELDOUT_JSON).read_text())
+  # 'untrained' is the pre-trained export: it has learnt from text before fine-tuning.
+  assert heldout['untrained'] < scratch['untrained'] - 1.0
+  # Without pre-training configured, the stage does nothing.
+  config.xqg.pretrain.num_train_steps = 0
+  assert train_xqg.pretrain(config, tmp_path / 'none', data_dir=stages['data_dir'],
+                            tokenizer_dir=stages['generator_tokenizer'], inputs=inputs) is None
+
+
+def test_extra_pairs_take_their_share_of_every_batch():
+  item = qgen_data.Example('q', 'ja', 'x', 'y')
+  phase = train_xqg.Phase('train_xqg', [item] * 8, [item] * 8, 0.25, 32, 16, 8, 1e-3, 0.0, 1.0,
+                          10, 1)
+  assert phase.split_batch(1) == (24, 8)
+  assert phase.split_batch(8) == (24, 8)
+  with pytest.raises(ValueError, match='splits into 24 \\+ 8 rows; each part must be a positive '
+                                       'multiple of the 16 processes'):
+    phase.split_batch(16)
+  alone = train_xqg.Phase('train_xqg', [item] * 8, (), 0.5, 32, 16, 8, 1e-3, 0.0, 1.0, 10, 1)
+  assert alone.split_batch(1) == (32, 0)  # no extra pairs: the whole batch is the main pairs
+
+
+def test_pretraining_and_init_from_are_exclusive(tmp_path, prepared):
+  config = conftest.small_config()
+  config.xqg.init_from = str(tmp_path / 'some-mt5')
+  with pytest.raises(ValueError, match='use one or the other'):
+    train_xqg.pretrain(config, tmp_path, data_dir=prepared[2]['data_dir'],
+                       tokenizer_dir=prepared[2]['generator_tokenizer'], inputs={})

@@ -123,6 +123,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.xqg.optimizer = 'adafactor'  # adafactor | adamw
   c.xqg.learning_rate = 1e-3
   c.xqg.warmup_ratio = 0.0
+  c.xqg.decay_ratio = 1.0  # the share of steps after warmup over which the rate decays to 0
   c.xqg.weight_decay = 0.0
   c.xqg.max_grad_norm = 1.0
   c.xqg.language_alpha = 1.0  # training language shares ~ n_L ** alpha (1 natural, 0 uniform)
@@ -147,6 +148,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.xqg.pretrain.target_max_len = 24
   c.xqg.pretrain.learning_rate = 3e-3
   c.xqg.pretrain.warmup_ratio = 0.05
+  c.xqg.pretrain.decay_ratio = 0.2  # high rate for longer: spelling is learned late
 
   # Generation of queries for every passage (the augmentation's input).
   c.generate = ml_collections.ConfigDict()

@@ -129,6 +129,7 @@ class Phase:
   target_max_len: int
   learning_rate: float
   warmup_ratio: float
+  decay_ratio: float
   num_train_steps: int
   epochs: int
 
@@ -157,7 +158,7 @@ def _fit(config: ml_collections.ConfigDict, out: epath.Path, phase: Phase, *, to
   total = trainer.total_steps(phase.num_train_steps, phase.epochs, per_epoch)
   warmup = int(phase.warmup_ratio * total)
   tx = optimizer.make(xqg.optimizer, phase.learning_rate, total, warmup, xqg.weight_decay,
-                      xqg.max_grad_norm)
+                      xqg.max_grad_norm, phase.decay_ratio)
   dummy = np.zeros((1, 8), np.int32)
 
   def init_params(rng):
@@ -187,7 +188,7 @@ def _fit(config: ml_collections.ConfigDict, out: epath.Path, phase: Phase, *, to
 
   state = trainer.fit(
       out, seed=config.seed, mesh=mesh, rules=rules, init_params=init_params, tx=tx,
-      learning_rate=optimizer.schedule(phase.learning_rate, total, warmup),
+      learning_rate=optimizer.schedule(phase.learning_rate, total, warmup, phase.decay_ratio),
       make_step=lambda: xqg_step.make_train_step(model, tx, seed=config.seed),
       batch_at=batch_at,
       schedule=trainer.Schedule(total, xqg.checkpoint_every, xqg.keep_checkpoints,
@@ -232,7 +233,7 @@ def pretrain(config: ml_collections.ConfigDict, workdir, *, data_dir, tokenizer_
   policy = errors.BadRecordPolicy.from_name(config.on_bad_record)
   phase = Phase('pretrain_xqg', pair_examples(epath.Path(data_dir) / pre.pairs, policy), (),
                 0.0, pre.batch_size, pre.input_max_len, pre.target_max_len, pre.learning_rate,
-                pre.warmup_ratio, pre.num_train_steps, 1)
+                pre.warmup_ratio, pre.decay_ratio, pre.num_train_steps, 1)
   tokenizer = tokenizers.load_tokenizer(tokenizer_dir)
   _, cfg, state, _, _, _, total = _fit(config, out, phase, tokenizer=tokenizer, init_dir=None,
                                        stop_at=stop_at)
@@ -262,8 +263,8 @@ def train(config: ml_collections.ConfigDict, workdir, *, data_dir, tfds_dir, tok
   extra = [e for name in xqg.extra_pairs
            for e in pair_examples(epath.Path(data_dir) / name, policy)]
   phase = Phase('train_xqg', items, extra, xqg.extra_share, xqg.batch_size, xqg.input_max_len,
-                xqg.target_max_len, xqg.learning_rate, xqg.warmup_ratio, xqg.num_train_steps,
-                xqg.epochs)
+                xqg.target_max_len, xqg.learning_rate, xqg.warmup_ratio, xqg.decay_ratio,
+                xqg.num_train_steps, xqg.epochs)
   init_dir = str(epath.Path(pretrained_dir) / 'hf') if pretrained_dir else None
   model, cfg, state, initial, mesh, rules, total = _fit(
       config, out, phase, tokenizer=tokenizer, init_dir=init_dir, stop_at=stop_at)

@@ -5,13 +5,21 @@ import jax
 import optax
 
 
-def schedule(learning_rate: float, total_steps: int, warmup_steps: int) -> optax.Schedule:
-  """Linear warmup from 0 to `learning_rate`, then linear decay to 0 at `total_steps`."""
+def schedule(learning_rate: float, total_steps: int, warmup_steps: int,
+             decay_ratio: float = 1.0) -> optax.Schedule:
+  """Linear warmup from 0 to `learning_rate`, constant, then linear decay to 0 at
+  `total_steps` over the last `decay_ratio` of the steps after warmup (1: decay all the way,
+  the usual linear schedule; less keeps the rate high for longer, warmup-stable-decay)."""
+  if not 0.0 <= decay_ratio <= 1.0:
+    raise ValueError(f'decay_ratio must be in [0, 1], got {decay_ratio}')
   warmup_steps = max(0, min(warmup_steps, total_steps))
+  decay_steps = round(decay_ratio * (total_steps - warmup_steps))
+  stable_end = total_steps - decay_steps
   return optax.join_schedules(
       [optax.linear_schedule(0.0, learning_rate, max(warmup_steps, 1)),
-       optax.linear_schedule(learning_rate, 0.0, max(total_steps - warmup_steps, 1))],
-      [warmup_steps])
+       optax.constant_schedule(learning_rate),
+       optax.linear_schedule(learning_rate, 0.0, max(decay_steps, 1))],
+      [warmup_steps, stable_end])
 
 
 def decay_mask(params) -> dict:
@@ -24,9 +32,10 @@ def decay_mask(params) -> dict:
 
 
 def make(kind: str, learning_rate: float, total_steps: int, warmup_steps: int,
-         weight_decay: float, max_grad_norm: float) -> optax.GradientTransformation:
-  """The optimizer chain; `kind` is 'adamw' or 'adafactor'."""
-  lr = schedule(learning_rate, total_steps, warmup_steps)
+         weight_decay: float, max_grad_norm: float,
+         decay_ratio: float = 1.0) -> optax.GradientTransformation:
+  """The optimizer chain; `kind` is 'adamw' or 'adafactor'; the rate follows `schedule`."""
+  lr = schedule(learning_rate, total_steps, warmup_steps, decay_ratio)
   if kind == 'adamw':
     opt = optax.adamw(lr, weight_decay=weight_decay, mask=decay_mask)
   elif kind == 'adafactor':
