@@ -1,8 +1,11 @@
 """Stage `fuse`: fold the generated-question embeddings into the passage embeddings.
 
-  python -m launch.fuse --config=tiny --workdir=/tmp/xqg --config.augment.alpha=0.03
+  python -m launch.fuse --config=tiny --workdir=/tmp/xqg
 
-Writes `workdir/fused/xqg-{reduce}-a{alpha}-n{num_queries}-{languages}/` (embedding shards).
+For every question source (xqg, oracle) and fusion (`augment.fusions`), at the setting the
+`select` stage chose: `workdir/fused/{source}/{source}-{reduce}-a{alpha}-n{n}-{languages}/`
+(embedding shards), one corpus for the paper's fusion, one per query language for the
+language-matched one.
 """
 
 from launch import stage_main

@@ -272,6 +272,7 @@ def _attack(config, workdir, state: State) -> State:
   """The attacked query sets of `robustness.split` (`workdir/attacks/{attack}/`)."""
   split = config.robustness.split
   queries, _, _ = evaluate_stage.read_inputs(config, state['data_dir'], split)
+  queries = robustness_stage.per_language_subset(queries, config.robustness.queries_per_language)
   extras = None
   paths = {}
   for name in config.robustness.attacks:

@@ -22,7 +22,7 @@ from xqg_jax.io import manifest
 from xqg_jax.parallel import multihost
 
 PREPARED = ('data', 'tokenizers', 'datasets', 'train_xdr')
-STAGES = PREPARED + ('train_xqg', 'generate', 'encode')
+STAGES = PREPARED + ('pretrain_xqg', 'train_xqg', 'generate', 'encode')
 ONE_STEP = 'one_step'
 
 
@@ -32,6 +32,7 @@ def config_for_test(num_train_steps: int = 0, address: str = '', num_processes: 
   config = small_config()
   config.xdr.num_train_steps = num_train_steps
   config.xqg.num_train_steps = 0
+  config.xqg.pretrain.num_train_steps = 0
   config.distributed.coordinator_address = address
   config.distributed.num_processes = num_processes
   config.distributed.process_id = process_id

@@ -30,8 +30,8 @@ from xqg_jax.io import manifest
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 UNTIL = 'evaluate'
-UPSTREAM = ('data', 'tokenizers', 'tfds', 'xqg')  # copied from the reference run
-FUSED = 'fused/*'
+UPSTREAM = ('data', 'tokenizers', 'tfds', 'xqg_pretrain', 'xqg')  # copied from the reference run
+FUSED = 'fused/xqg/xqg-sum-*-jakm'  # the first fused corpus: xQG, every language summed
 
 # (XQG_KILL_AT, globs that must exist right after the kill, globs that must not).
 KILLS = (
@@ -161,8 +161,9 @@ def test_every_output_identical_to_uninterrupted_run(reference, crashed):
 
 def test_runs_and_metrics_identical(reference, crashed):
   workdir = crashed[0]
-  evals = sorted(p.parent.relative_to(reference) for p in reference.glob('eval/*/*/run.trec'))
-  assert len(evals) == 4  # two systems, two splits
+  evals = sorted(p.parent.relative_to(reference)
+                 for p in reference.glob('eval/*/*/exact/run.trec'))
+  assert len(evals) == 10  # xDR, xQG and the oracle fused two ways; two splits
   for directory in evals:
     assert (trec_run.read_run(workdir / directory / 'run.trec')
             == trec_run.read_run(reference / directory / 'run.trec'))

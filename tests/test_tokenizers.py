@@ -228,6 +228,12 @@ def test_words_and_chars_keeps_frequent_words_and_spells_out_the_rest(tmp_path):
           == (tmp_path / 'again' / 'tokenizer.json').read_bytes())
   reloaded = toks.load_tokenizer(tmp_path / 'wc')
   assert reloaded.tokenize('the Nilosin') == tok.tokenize('the Nilosin')
+  # A frequent word that begins a rare one (a name) is spelled out too, so that every name
+  # starting with that syllable splits the same way.
+  prefixed = toks.train_words_and_chars(iter(['бир вар'] * 6 + ['бирлусдер']), 5,
+                                        tmp_path / 'prefixed')
+  assert prefixed.tokenize('вар бир') == ['▁вар', '▁', 'б', 'и', 'р']
+  assert prefixed.tokenize('бирлусдер')[:4] == ['▁', 'б', 'и', 'р']
   with pytest.raises(ValueError, match='min_count must be >= 1'):
     toks.train_words_and_chars(iter(texts), 0, tmp_path / 'bad')
   with pytest.raises(ValueError, match='no text'):

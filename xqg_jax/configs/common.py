@@ -209,6 +209,7 @@ def base_config() -> ml_collections.ConfigDict:
   # Each attack is a registry spec (`robustness/registry.py`): its kind and budget.
   c.robustness = ml_collections.ConfigDict()
   c.robustness.split = 'test'
+  c.robustness.queries_per_language = 0  # the first n test queries of each language; 0 = all
   c.robustness.success_k = 20  # gold out of the top 20 (~2k tokens of 100-word passages)
   c.robustness.attacks = ('paraphrase', 'char_noise', 'code_switch', 'hotflip', 'random_edits')
   c.robustness.paraphrase = ml_collections.ConfigDict(

@@ -4,7 +4,7 @@ its pre-training text. Languages are named in English."""
 from xqg_jax import languages
 
 TEMPLATE = 'Generate a {language} question for this passage: {title} {passage}'
-NAME_TEMPLATE = 'Write the {language} name of: {title}'
+NAME_TEMPLATE = '{language} name: {title}'
 
 
 def prompt(lang: str, title: str, passage: str) -> str:

@@ -16,6 +16,7 @@ is made deterministic by declaring every `##` continuation piece up front (WordP
 tie-breaks follow token ids) and by canonicalizing the Unigram pieces (`_canonical_pieces`).
 """
 
+import bisect
 import collections
 import json
 import math
@@ -165,8 +166,9 @@ def train_words_and_chars(texts: Iterable[str], min_count: int,
   """Builds an mT5-style (Unigram) tokenizer of whole words and single characters.
 
   Its pieces are every character of `texts` and every whitespace-separated word seen at least
-  `min_count` times, scored by log frequency (characters below every word), so a frequent word
-  is one token and anything rarer (names, above all) is spelled out letter by letter. That keeps
+  `min_count` times (unless it begins a rarer word), scored by log frequency (characters below
+  every word), so a frequent word is one token and anything rarer (names, above all) is spelled
+  out letter by letter. That keeps
   a name learnable: an unseen name is a sequence of known letters, and a model can learn how
   each script writes them, where a subword vocabulary trained on a small corpus makes every
   frequent name one opaque token. Saved atomically to `out_dir` in the layout
@@ -178,13 +180,33 @@ def train_words_and_chars(texts: Iterable[str], min_count: int,
   total = sum(counts.values())
   if not total:
     raise ValueError('no text to build the tokenizer from')
-  words = sorted((_METASPACE + word, round(math.log(count / total), _SCORE_DECIMALS))
-                 for word, count in counts.items() if count >= min_count and len(word) > 1)
+  frequent = {w for w, count in counts.items() if count >= min_count and len(w) > 1}
+  words = sorted((_METASPACE + word, round(math.log(counts[word] / total), _SCORE_DECIMALS))
+                 for word in frequent - _prefixes_of_rare_words(counts, frequent))
   floor = round(math.log(1 / total) - _CHARACTER_PENALTY, _SCORE_DECIMALS)
   chars = sorted({char for word in counts for char in word} | {_METASPACE})
   pieces = sorted(words, key=lambda item: (-item[1], item[0])) + [(c, floor) for c in chars]
   _save_unigram(pieces, out_dir)
   return load_tokenizer(out_dir)
+
+
+def _prefixes_of_rare_words(counts: collections.Counter, frequent: set[str]) -> set[str]:
+  """The frequent words that begin a rare one (one spelled out).
+
+  Pieces mark the start of a word only, so a frequent word would also match the start of a
+  rare word (a name beginning with the syllable of a common word) and split it differently
+  from other names: such words are spelled out too.
+  """
+  ordered = sorted(counts)
+  out = set()
+  for word in frequent:
+    i = bisect.bisect_right(ordered, word)
+    while i < len(ordered) and ordered[i].startswith(word):
+      if ordered[i] not in frequent:
+        out.add(word)
+        break
+      i += 1
+  return out
 
 
 def _save_unigram(pieces: list[tuple[str, float]], out_dir) -> None:

@@ -7,7 +7,8 @@ With `index.kind='scann'` each of the system's corpora also gets a ScaNN index
 and the index size and build time are reported beside. Writes
 `workdir/eval/{system}/{split}/{search}/` for search 'exact' and 'scann':
   run.trec          the top `index.hits` passages per query (TREC run, tag = system)
-  xor_run.json      the XOR-Retrieve submission (`id, lang, ctxs` with the passage texts)
+  xor_run.json      exact search only: the XOR-Retrieve submission (`id, lang, ctxs` with the
+                    texts of the passages that fill the largest token budget)
   outcomes.json     per counted query: language and 0/1 hit per R@kt budget
   ir_per_query.json Recall@100, RR@10, nDCG@10 per judged query and its language (with qrels)
   results.json      R@kt and IR metrics per language and macro (ScaNN: + ANN recall, index)
@@ -110,17 +111,24 @@ def ranking_of(run: dict[str, list[tuple[str, float]]]) -> dict[str, list[str]]:
 
 
 def write_ranking(config, directory, *, system: str, run: dict[str, list[tuple[str, float]]],
-                  queries, texts, qrels_path, extra: dict) -> list[str]:
-  """Scores `run` and writes one search's files under `directory`; returns their paths
-  relative to its parent (the system's split directory)."""
+                  queries, texts, qrels_path, extra: dict, submission: bool) -> list[str]:
+  """Scores `run` and writes one search's files under `directory` (with `submission`, the
+  XOR-Retrieve JSON too); returns their paths relative to its parent (the split directory)."""
   directory = epath.Path(directory)
   ranking = ranking_of(run)
   results, outcomes, ir = score(config, ranking, queries, texts, qrels_path)
   results.update(system=system, **extra)
   trec_run.write_run(directory / 'run.trec', run, tag=system)
-  xor_run.write_xor_run(directory / 'xor_run.json', xor_run.from_ranking(ranking, queries, texts))
+  names = ['run.trec', OUTCOMES_JSON, RESULTS_JSON]
+  if submission:
+    # Each query's passages up to the largest token budget: the official script reads no more.
+    budget = 1000 * max(config.eval.kilo_tokens)
+    shown = {qid: docids[:xor_retrieve.budget_depth((texts[d] for d in docids), budget)]
+             for qid, docids in ranking.items()}
+    xor_run.write_xor_run(directory / 'xor_run.json',
+                          xor_run.from_ranking(shown, queries, texts))
+    names.append('xor_run.json')
   atomic.write_text(directory / OUTCOMES_JSON, json.dumps(outcomes, sort_keys=True) + '\n')
-  names = ['run.trec', 'xor_run.json', OUTCOMES_JSON, RESULTS_JSON]
   if ir is not None:
     atomic.write_text(directory / IR_PER_QUERY_JSON, json.dumps(ir, sort_keys=True) + '\n')
     names.append(IR_PER_QUERY_JSON)
@@ -150,15 +158,16 @@ def run(config: ml_collections.ConfigDict, workdir, *, system: systems_lib.Syste
     langs = [lang_of[qid] for qid in qids]
     common = dict(system=system.name, queries=queries, texts=texts, qrels_path=qrels_path)
     exact = search(exact_config(config), system, dict(system.corpora), qids, query_emb, langs)
-    outputs = write_ranking(config, d / EXACT, run=exact,
+    outputs = write_ranking(config, d / EXACT, run=exact, submission=True,
                             extra={'split': split, 'search': EXACT}, **common)
     if kind == SCANN:
       index_dirs, index = build_indexes(config, workdir, system)
       approx = search(config, system, index_dirs, qids, query_emb, langs)
-      exact_ids, approx_ids = ([ranking_of(r)[q] for q in qids] for r in (exact, approx))
+      exact_ids, approx_ids = ([ranking[q] for q in qids]
+                               for ranking in (ranking_of(exact), ranking_of(approx)))
       recall = {f'recall@{k}': index_stage.ann_recall(approx_ids, exact_ids, k)
                 for k in sorted({10, config.index.hits})}
-      outputs += write_ranking(config, d / SCANN, run=approx,
+      outputs += write_ranking(config, d / SCANN, run=approx, submission=False,
                                extra={'split': split, 'search': SCANN, 'ann_recall': recall,
                                       'index': index}, **common)
     return outputs, {}

@@ -39,24 +39,68 @@ def span_answers(answers: Sequence[str]) -> list[str]:
 
 
 @functools.lru_cache(maxsize=1 << 16)
-def _passage_tokens(text: str) -> tuple[str, ...]:
-  """A passage's word tokens: cached, since every query's ranking walks the same passages."""
-  return tuple(word_tokenizer.word_tokenize(text))
+def _passage(text: str) -> tuple[int, str, tuple[int, ...]]:
+  """(token count, tokens joined with spaces, end offset of each token in that string):
+  cached, since every query's ranking walks the same passages."""
+  tokens = word_tokenizer.word_tokenize(text)
+  ends, offset = [], -1
+  for token in tokens:
+    offset += 1 + len(token)
+    ends.append(offset)
+  return len(tokens), ' '.join(tokens), tuple(ends)
+
+
+def budget_texts(passage_texts: Iterable[str], budgets: Sequence[int]) -> list[str]:
+  """For each budget, the first that many word tokens of the passages in order, joined with
+  spaces (a smaller budget's text is a prefix of a larger one's; one walk gives them all)."""
+  order = sorted(range(len(budgets)), key=lambda i: budgets[i])
+  out: list[str] = [''] * len(budgets)
+  parts: list[str] = []
+  count = 0
+  pending = 0
+  for text in passage_texts:
+    length, joined, ends = _passage(text)
+    while pending < len(order) and count + length >= budgets[order[pending]]:
+      need = budgets[order[pending]] - count
+      out[order[pending]] = ' '.join(parts + [joined[:ends[need - 1]]] if need else parts)
+      pending += 1
+    if pending == len(order):
+      return out
+    if length:
+      parts.append(joined)
+      count += length
+  rest = ' '.join(parts)
+  for i in order[pending:]:
+    out[i] = rest
+  return out
 
 
 def budget_text(passage_texts: Iterable[str], num_tokens: int) -> str:
   """The first `num_tokens` word tokens of the passages in order, joined with spaces."""
-  tokens: list[str] = []
-  for text in passage_texts:
-    tokens.extend(_passage_tokens(text))
-    if len(tokens) >= num_tokens:
-      break
-  return ' '.join(tokens[:num_tokens])
+  return budget_texts(passage_texts, [num_tokens])[0]
+
+
+def hits(passage_texts: Iterable[str], answers: Sequence[str],
+         kilo_tokens: Sequence[int]) -> list[int]:
+  """1 or 0 per budget: is a non-yes/no answer a substring of the budget's text?"""
+  answers = span_answers(answers)
+  return [int(any(answer in text for answer in answers))
+          for text in budget_texts(passage_texts, [1000 * k for k in kilo_tokens])]
 
 
 def is_hit(passage_texts: Iterable[str], answers: Sequence[str], kilo_tokens: int) -> bool:
-  text = budget_text(passage_texts, kilo_tokens * 1000)
-  return any(answer in text for answer in span_answers(answers))
+  return bool(hits(passage_texts, answers, [kilo_tokens])[0])
+
+
+def budget_depth(passage_texts: Iterable[str], num_tokens: int) -> int:
+  """How many of the ranked passages it takes to reach `num_tokens` word tokens (all of them
+  when they hold fewer): a submission needs no more, the budget never reads past them."""
+  count = depth = 0
+  for depth, text in enumerate(passage_texts, 1):
+    count += _passage(text)[0]
+    if count >= num_tokens:
+      break
+  return depth
 
 
 def query_outcomes(ranked_texts: Mapping[str, Sequence[str]], queries: Sequence[records.Query],
@@ -72,10 +116,9 @@ def query_outcomes(ranked_texts: Mapping[str, Sequence[str]], queries: Sequence[
       continue
     if query.id not in ranked_texts:
       raise KeyError(f'no ranking for query {query.id!r}')
-    texts = ranked_texts[query.id]
     out[query.id] = {'lang': query.lang}
-    for k in kilo_tokens:
-      out[query.id][metric_name(k)] = int(is_hit(texts, query.answers, k))
+    for k, hit in zip(kilo_tokens, hits(ranked_texts[query.id], query.answers, kilo_tokens)):
+      out[query.id][metric_name(k)] = hit
   return out
 
 

@@ -161,6 +161,10 @@ class T5Config:
 PRESETS: dict[str, dict[str, Any]] = {
     'mini': dict(d_model=128, num_layers=2, num_decoder_layers=2, num_heads=4, d_kv=32,
                  d_ff=512),
+    # Half of `mini`'s width with a gated-ReLU MLP: the tiny generator, ~2x faster steps on
+    # CPU and as fast to learn how scripts spell names (BUILD_NOTES).
+    'micro': dict(d_model=64, num_layers=2, num_decoder_layers=2, num_heads=4, d_kv=16,
+                  d_ff=256, feed_forward_proj='gated-relu'),
     'tiny': dict(d_model=256, num_layers=4, num_decoder_layers=4, num_heads=4, d_kv=64,
                  d_ff=1024),
     'mt5-small': dict(vocab_size=250112, d_model=512, num_layers=8, num_decoder_layers=8,

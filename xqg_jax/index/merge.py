@@ -11,6 +11,16 @@ from typing import Sequence
 import numpy as np
 
 
+_MAX_ID = 2 ** 31 - 1
+
+
+def _ascending_int(values: np.ndarray) -> np.ndarray:
+  """int64 keys in the order of float32 `values` (IEEE bits, negatives flipped; + 0.0 makes
+  -0.0 equal to 0.0, as comparisons have it)."""
+  bits = (values.astype(np.float32) + np.float32(0.0)).view(np.int32).astype(np.int64)
+  return np.where(bits < 0, bits ^ 0x7FFFFFFF, bits)
+
+
 def top_k(scores: Sequence[np.ndarray], ids: Sequence[np.ndarray],
           k: int) -> tuple[np.ndarray, np.ndarray]:
   """The global top-`k` of the shards' hit lists: (float32 [Q, k'], int64 [Q, k']).
@@ -28,7 +38,16 @@ def top_k(scores: Sequence[np.ndarray], ids: Sequence[np.ndarray],
   all_ids = np.concatenate(ids, axis=1).astype(np.int64)
   empty = all_ids < 0
   all_scores[empty] = -np.inf
-  # np.lexsort sorts by its last key first: empty slots last, then score desc, then id asc.
-  order = np.lexsort((all_ids, -all_scores, empty), axis=1)[:, :k]
+  if all_ids.max(initial=0) >= _MAX_ID:
+    raise ValueError(f'ids must be below {_MAX_ID}, got {all_ids.max()}')
+  # One int64 key per slot: score descending in the high 32 bits, then id ascending (empty
+  # slots, id -1 and score -inf, after any real hit of score -inf).
+  key = (_ascending_int(-all_scores) << 32) | np.where(empty, _MAX_ID, all_ids)
+  k = min(k, key.shape[1])
+  if 0 < k < key.shape[1]:
+    part = np.argpartition(key, k - 1, axis=1)[:, :k]
+    order = np.take_along_axis(part, np.argsort(np.take_along_axis(key, part, 1), 1), 1)
+  else:
+    order = np.argsort(key, axis=1)[:, :k]
   return (np.take_along_axis(all_scores, order, axis=1),
           np.take_along_axis(all_ids, order, axis=1))

@@ -25,6 +25,21 @@ from xqg_jax.robustness import attack as attack_lib
 from xqg_jax.robustness import evaluate as evaluate_lib
 
 
+def per_language_subset(queries, per_language: int) -> list:
+  """The first `per_language` queries of each language, in file order (all when 0)."""
+  if per_language < 0:
+    raise ValueError(f'robustness.queries_per_language must be >= 0, got {per_language}')
+  if not per_language:
+    return list(queries)
+  seen: dict[str, int] = {}
+  out = []
+  for query in queries:
+    seen[query.lang] = seen.get(query.lang, 0) + 1
+    if seen[query.lang] <= per_language:
+      out.append(query)
+  return out
+
+
 def attacked_set(config, workdir, *, name: str, build: Callable[[], attack_lib.Attack],
                  queries, split: str, inputs: dict) -> epath.Path:
   """Runs attack `name` (made by `build`) on `queries` once; returns the JSONL path."""
@@ -41,7 +56,8 @@ def attacked_set(config, workdir, *, name: str, build: Callable[[], attack_lib.A
                          'queries': len(rows)}
 
   stage.run(directory, stage=f'attack_{name}_{split}',
-            config={'attack': config.robustness[name].to_dict(), 'split': split},
+            config={'attack': config.robustness[name].to_dict(), 'split': split,
+                    'queries_per_language': config.robustness.queries_per_language},
             inputs=inputs, produce=produce)
   return directory / file_name
 

@@ -7,8 +7,9 @@ thousand questions are too few to learn how each script spells each syllable.
 
 This text stands in for that pre-training. A second world (its own seed: other entities, other
 names) gives, per entity, in a language drawn at random:
-  name      `Write the {Language} name of: {title}` -> the name as that language writes it
-            (what a multilingual encyclopedia's titles teach a real model);
+  name      `{Language} name: {title}` -> the name as that language writes it (what a
+            multilingual encyclopedia's titles teach a real model); a person's first name is
+            another entity's name, so that both words of a two-word name are new to spell;
   question  the xQG prompt over the title and one English sentence stating a fact ->
             the benchmark's question writer's question about that fact.
 A pair is left out when a word of its title or sentence is the name of a dev or test entity of
@@ -64,6 +65,9 @@ def pairs(bench: benchmark_lib.SyntheticBenchmark, kind: str,
     rng = randomness.numpy_rng(bench.cfg.seed, 'pretraining', kind, index)
     lang = langs[int(rng.integers(len(langs)))]
     name = other.name(index)
+    if kind == 'name' and name.kind == 'person':
+      first = other.name(int(rng.integers(num_entities))).core
+      name = world_lib.EntityName(name.core, first, 'person')
     title = name.english.removeprefix('the ')
     if bench.spelling(name, lang) in held_out[lang]:
       continue
