@@ -94,8 +94,10 @@ def evaluate_attack(config: ml_collections.ConfigDict, workdir, *, name: str, sp
 
   def produce(d):
     queries, texts, _ = evaluate_stage.read_inputs(config, data_dir, split)
-    gold = gold_passages(data_dir, split)
     rows = list(attack_lib.read_attacked(attacked_path))
+    attacked_ids = {r.id for r in rows}
+    queries = [q for q in queries if q.id in attacked_ids]  # the attack's subset of the split
+    gold = {qid: g for qid, g in gold_passages(data_dir, split).items() if qid in attacked_ids}
     query_emb = embed([r.text for r in rows])
     exact = evaluate_stage.exact_config(config)
     entries, results = {}, {}
