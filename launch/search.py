@@ -1,10 +1,11 @@
 """Ad-hoc search: type a question in any language, get the top passages with scores and titles.
 
-  python -m launch.search --config=tiny --workdir=/tmp/xqg --query="..." [--query="..."]
-      [--system=xdr_xqg] [--k=5]
+  python -m launch.search --config=tiny --workdir=/tmp/xqg --lang=ja --query="..."
+      [--query="..."] [--system=xqg_matched] [--k=5]
 
 Runs (or verifies) the pipeline up to `evaluate`, encodes the queries with the trained query
-tower and searches the system's index (ScaNN or exact, as configured).
+tower and searches the system's index for queries in `--lang` (ScaNN or exact, as
+configured); the default system is the xDR+xQG system chosen on dev.
 """
 
 from absl import app
@@ -16,14 +17,20 @@ from xqg_jax.configs import flags as config_flags
 from xqg_jax.data import errors
 from xqg_jax.data import tokenizers
 from xqg_jax.data.formats import corpus as corpus_format
+from xqg_jax import languages
 from xqg_jax.encoders import encode_stage
-from xqg_jax.index import index_stage
+from xqg_jax.eval import evaluate_stage
+from xqg_jax.eval import report
+from xqg_jax.eval import systems as systems_lib
 
 _CONFIG = config_flags.define_config_flag()
 _WORKDIR = config_flags.define_workdir_flag()
 _QUERY = flags.DEFINE_multi_string('query', None, 'A question (repeat for several).',
                                    required=True)
-_SYSTEM = flags.DEFINE_enum('system', 'xdr_xqg', list(stages.SYSTEMS), 'Which index to search.')
+_LANG = flags.DEFINE_enum('lang', None, list(languages.LANGUAGES),
+                          'The language of the queries (systems route by it).', required=True)
+_SYSTEM = flags.DEFINE_string('system', None, 'The system to search (xdr, xqg_all, xqg_matched, '
+                              'oracle_all, oracle_matched); default: the one chosen on dev.')
 _K = flags.DEFINE_integer('k', 5, 'Passages shown per query.')
 
 
@@ -38,18 +45,21 @@ def main(argv):
   encoder = encode_stage.load_encoder(config, state['xdr_dir'])
   tokenizer = tokenizers.load_tokenizer(state['encoder_tokenizer'])
   query_emb = encoder.embed_texts(tokenizer, queries, max_len=config.data.q_max_len)
-  corpus_dir = {'xdr': state['embeddings']['corpus'], 'xdr_xqg': state['fused_dir']}[
-      _SYSTEM.value]
-  index_dir = (epath.Path(_WORKDIR.value) / 'index' / _SYSTEM.value
-               if config.index.kind == 'scann' else corpus_dir)
-  scores, docids = index_stage.search(config, index_dir, query_emb, _K.value)
-  wanted = {d for row in docids for d in row}
+  systems = {name: systems_lib.System.from_dict(d) for name, d in state['systems'].items()}
+  name = _SYSTEM.value or stages.headline(state)
+  if name not in systems:
+    raise app.UsageError(f'--system={name!r}: the pipeline built {sorted(systems)}')
+  directories = (evaluate_stage.build_indexes(config, _WORKDIR.value, systems[name])[0]
+                 if config.index.kind == 'scann' else systems[name].corpora)
+  run = evaluate_stage.search(config, systems[name], directories, list(range(len(queries))),
+                              query_emb, [_LANG.value] * len(queries))
+  wanted = {docid for hits in run.values() for docid, _ in hits[:_K.value]}
   passages = {p.id: p for p in corpus_format.read_corpus(
       epath.Path(state['data_dir']) / 'corpus.tsv',
       errors.BadRecordPolicy.from_name(config.on_bad_record)) if p.id in wanted}
-  for query, row_scores, row_ids in zip(queries, scores, docids):
-    print(f'\n{query}  [{stages.SYSTEM_NAMES[_SYSTEM.value]}, {config.index.kind}]')
-    for rank, (score, docid) in enumerate(zip(row_scores, row_ids), start=1):
+  for i, query in enumerate(queries):
+    print(f'\n{query}  [{report.system_name(name)}, {config.index.kind}]')
+    for rank, (docid, score) in enumerate(run[i][:_K.value], start=1):
       passage = passages[docid]
       print(f'{rank:3d}. {score:9.4f}  {docid}  {passage.title}: {passage.text[:100]}')
 

@@ -49,9 +49,9 @@ KILLS = (
     ('file:embeddings/corpus/emb-00001-of-00003.npy:after',  # shard 1's ids not yet written
      ['embeddings/corpus/ids-00000-of-00003.txt', 'embeddings/corpus/emb-00001-of-00003.npy'],
      ['embeddings/corpus/ids-00001-of-00003.txt', 'embeddings/corpus/manifest.json']),
-    ('file:embeddings/generated/manifest.json:before',  # every shard done, no manifest
-     ['embeddings/generated/ids-00002-of-00003.txt', 'embeddings/generated/meta.json'],
-     ['embeddings/generated/manifest.json']),
+    ('file:embeddings/xqg/manifest.json:before',  # every shard done, no manifest
+     ['embeddings/xqg/ids-00002-of-00003.txt', 'embeddings/xqg/meta.json'],
+     ['embeddings/xqg/manifest.json']),
     (f'file:{FUSED}/emb-00001-of-00003.npy:during',  # fused shard 0 done, shard 1 mid-write
      [f'{FUSED}/ids-00000-of-00003.txt', f'{FUSED}/.emb-00001-*.tmp-*'],
      [f'{FUSED}/emb-00001-of-00003.npy', f'{FUSED}/manifest.json']),

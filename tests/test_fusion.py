@@ -187,10 +187,10 @@ def test_generated_questions_encode_per_corpus_shard(prepared, tmp_path):
   state['selection'] = {'chosen': {'xqg/all': {'source': 'xqg', 'fusion': 'all',
                                                'alpha': alpha, 'num_queries': 2}}}
   state.update(dict(stages.STAGES)['fuse'](config, tmp_path, state))
-  q_emb, q_ids = encode.load(state['embeddings']['generated'])
+  q_emb, q_ids = encode.load(state['embeddings']['xqg'])
   assert len(q_ids) == len(passages) * 4
   for s, (start, stop) in enumerate(ranges):  # Shard s holds corpus shard s's questions.
-    _, shard_ids = encode.load_shard(state['embeddings']['generated'], s)
+    _, shard_ids = encode.load_shard(state['embeddings']['xqg'], s)
     assert {generated_questions.parse_question_id(q)[0] for q in shard_ids} == {
         p.id for p in passages[start:stop]}
   row = {q: i for i, q in enumerate(q_ids)}

@@ -143,7 +143,7 @@ def test_two_processes_match_one_process(tmp_path):
   assert generated[1]['outputs'] == generated[0]['outputs']  # byte-identical text
   counts = generated[0]['extra']['counts']
   assert generated[1]['extra']['counts'] == counts and counts['empty'] < counts['questions']
-  for name in ('corpus', 'queries-dev', 'queries-test', 'generated'):
+  for name in ('corpus', 'queries-dev', 'queries-test', 'xqg'):
     _check_embeddings(one / 'embeddings' / name, two / 'embeddings' / name)
   # Process 0 of 'two' encoded the corpus shards 0 and 2 of 3; manifests come from process 0.
   corpus_rows = len(encode.load(one / 'embeddings' / 'corpus')[1])

@@ -215,11 +215,17 @@ def test_words_and_chars_keeps_frequent_words_and_spells_out_the_rest(tmp_path):
       'город Варзеннос', 'ቫርዜኖስ ከተማ']
   tok = toks.train_words_and_chars(iter(texts), 5, tmp_path / 'wc')
   assert isinstance(tok, transformers.T5TokenizerFast)
-  assert tok.tokenize('the river') == ['▁the', '▁river']  # seen 8 times: whole words
-  # Seen 6 times but capital-free words are not special: any word under the count is spelled.
+  assert tok.tokenize('the river') == ['▁the', '▁river']  # in 8 texts: whole words
+  # In 2 texts: spelled out, however often those texts repeat it.
   assert tok.tokenize('Nepinven') == ['▁', 'N', 'e', 'p', 'i', 'n', 'v', 'e', 'n']
   assert tok.tokenize('ቫርዜኖስ') == ['▁', 'ቫ', 'ር', 'ዜ', 'ኖ', 'ስ']
-  assert tok.tokenize('Varzennos') == ['▁Varzennos']  # frequent enough to be a word here
+  assert tok.tokenize('Varzennos') == ['▁Varzennos']  # in 6 texts: a word here
+  # A name repeated within the few texts about it (bursty) stays spelled out, while a word as
+  # frequent but spread over many texts is one token.
+  bursty = toks.train_words_and_chars(
+      iter(['Kolmira Kolmira Kolmira Kolmira Kolmira Kolmira'] * 2
+           + [f'river {i}' for i in range(6)]), 5, tmp_path / 'bursty')
+  assert bursty.tokenize('river Kolmira')[:2] == ['▁river', '▁']
   for text in ('a seen Nilosin', 'город Варзеннос', 'the river ቫርዜኖስ'):
     assert tok.decode(tok(text)['input_ids'], skip_special_tokens=True) == text
   assert tok('Q')['input_ids'][1] == tok.unk_token_id  # a character never seen
@@ -234,7 +240,7 @@ def test_words_and_chars_keeps_frequent_words_and_spells_out_the_rest(tmp_path):
                                         tmp_path / 'prefixed')
   assert prefixed.tokenize('вар бир') == ['▁вар', '▁', 'б', 'и', 'р']
   assert prefixed.tokenize('бирлусдер')[:4] == ['▁', 'б', 'и', 'р']
-  with pytest.raises(ValueError, match='min_count must be >= 1'):
+  with pytest.raises(ValueError, match='min_texts must be >= 1'):
     toks.train_words_and_chars(iter(texts), 0, tmp_path / 'bad')
   with pytest.raises(ValueError, match='no text'):
     toks.train_words_and_chars(iter([]), 2, tmp_path / 'empty')

@@ -55,6 +55,25 @@ def test_teacher_forcing_batches(prepared):
   assert batch['weights'][3].sum() == 0 and not batch['valid'][3]  # the padding row
 
 
+def test_length_buckets_pad_each_batch_to_the_smallest_pair_that_holds_it(prepared):
+  tokenizer = tokenizers.load_tokenizer(prepared[2]['generator_tokenizer'])
+  short = [qgen_data.Example(f's{i}', 'ja', 'x', 'カ') for i in range(8)]
+  long = [qgen_data.Example(f'l{i}', 'ja', 'x ' * 6, 'カ ' * 10) for i in range(8)]
+  items = short + long
+  shapes = ((4, 4), (16, 24))
+  keys = qgen_data.shape_keys(items, tokenizer, shapes)
+  assert keys.tolist() == [0] * 8 + [1] * 8
+  batches = list(qgen_data.train_batches(items, tokenizer, input_max_len=99, target_max_len=99,
+                                         decoder_start_id=0, batch_size=4, seed=0, epoch=0,
+                                         shapes=shapes, keys=keys))
+  widths = sorted((b['input_ids'].shape[1], b['labels'].shape[1]) for b in batches)
+  assert widths == [(4, 4)] * 2 + [(16, 24)] * 2  # each batch holds one kind only
+  for b in batches:
+    assert not b['input_truncated'].any() and not b['target_truncated'].any()
+  with pytest.raises(ValueError, match='must grow in both lengths'):
+    qgen_data.shape_keys(items, tokenizer, ((8, 24), (16, 16)))
+
+
 def _train(config, workdir, stages, stop_at=None):
   return train_xqg.train(config, workdir, data_dir=stages['data_dir'],
                          tfds_dir=stages['tfds_dir'],

@@ -13,8 +13,9 @@ REMOTE_DIR = 'xqg-jax'
 REMOTE_VENV = 'xqg-venv'
 PYTHON_VERSION = '3.11'
 # The `launch.<stage>` mains that take --config and --workdir, in pipeline order.
-STAGES = ('prepare_data', 'train_xdr', 'train_xqg', 'generate', 'encode', 'fuse', 'index',
-          'search', 'evaluate', 'attack', 'robustness', 'pipeline')
+STAGES = ('prepare_data', 'train_xdr', 'pretrain_xqg', 'train_xqg', 'generate', 'oracle',
+          'encode', 'select_settings', 'fuse', 'index', 'search', 'evaluate', 'attack',
+          'robustness', 'pipeline')
 # Generation and size: TensorCores on v2, v3, v4, v5p; chips on v5litepod (v5e) and v6e.
 _ACCELERATOR = re.compile(r'(v2|v3|v4|v5litepod|v5p|v6e)-([1-9][0-9]*)')
 # The largest single-VM slice of every generation is size 8 (v4-8, v5litepod-8, v6e-8, ...).

@@ -191,16 +191,21 @@ def fuse_routing(out_root, *, fusion: str, alpha: float, num_queries: int, reduc
   """The fused corpora of one setting as a routing {query language or '*': directory}.
 
   `fusion='all'` (the paper): one corpus augmented with the questions of every language in
-  `languages`, searched by every query. `fusion='matched'`: per query language L, a corpus
-  augmented with the L questions only. Each corpus is `out_root/{FusionConfig.name}`.
+  `languages`, searched by every query. `fusion='matched'`: per query language L in
+  `languages`, a corpus augmented with the L questions only; a query language outside
+  `languages` has no questions to match and searches the plain corpus. Each fused corpus is
+  `out_root/{FusionConfig.name}`.
   """
+  routing = {}
   if fusion == 'all':
     configs = {'*': FusionConfig(alpha, reduce, tuple(languages), num_queries)}
   elif fusion == 'matched':
     configs = {lang: FusionConfig(alpha, reduce, (lang,), num_queries)
-               for lang in query_languages}
+               for lang in query_languages if lang in languages}
+    routing = {lang: str(corpus_dir) for lang in query_languages if lang not in languages}
   else:
     raise ValueError(f"fusion must be 'all' or 'matched', got {fusion!r}")
-  return {key: str(fuse_directory(epath.Path(out_root) / c.name, corpus_dir=corpus_dir,
-                                  questions_dir=questions_dir, fusion=c, inputs=inputs))
-          for key, c in configs.items()}
+  for key, c in configs.items():
+    routing[key] = str(fuse_directory(epath.Path(out_root) / c.name, corpus_dir=corpus_dir,
+                                      questions_dir=questions_dir, fusion=c, inputs=inputs))
+  return routing

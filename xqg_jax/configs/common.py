@@ -84,9 +84,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.tokenizer.encoder_vocab_size = 32_000
   c.tokenizer.generator_vocab_size = 32_000
   # unigram (SentencePiece-style, `generator_vocab_size` pieces) | words_and_chars (whole words
-  # seen `generator_min_word_count` times, every other word spelled out letter by letter).
+  # found in at least `generator_min_word_texts` texts, every other word spelled out letter by
+  # letter).
   c.tokenizer.generator_kind = 'unigram'
-  c.tokenizer.generator_min_word_count = 50
+  c.tokenizer.generator_min_word_texts = 50
   c.tokenizer.train_sample_size = 200_000  # texts sampled for tokenizer training
 
   # xDR: the bi-encoder, its training and encoding (paper-era DPR settings on mBERT).
@@ -130,6 +131,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.xqg.batch_size = 64
   c.xqg.input_max_len = 256  # prompt + title + ~100-word passage
   c.xqg.target_max_len = 64
+  # (input, target) length pairs to batch examples by (growing; () pads every batch to the
+  # maximum lengths above, and the largest pair replaces them when given).
+  c.xqg.length_buckets = ()
   c.xqg.epochs = 5
   c.xqg.num_train_steps = -1  # -1: from epochs; 0: no training (untrained baseline)
   c.xqg.checkpoint_every = 1000
@@ -149,6 +153,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.xqg.pretrain.learning_rate = 3e-3
   c.xqg.pretrain.warmup_ratio = 0.05
   c.xqg.pretrain.decay_ratio = 0.2  # high rate for longer: spelling is learned late
+  c.xqg.pretrain.length_buckets = ()
 
   # Generation of queries for every passage (the augmentation's input).
   c.generate = ml_collections.ConfigDict()

@@ -107,7 +107,7 @@ def _train_generator_tokenizer(config: ml_collections.ConfigDict, texts: Iterato
   if t.generator_kind == 'unigram':
     tokenizers.train_unigram(texts, t.generator_vocab_size, out_dir)
   elif t.generator_kind == 'words_and_chars':
-    tokenizers.train_words_and_chars(texts, t.generator_min_word_count, out_dir)
+    tokenizers.train_words_and_chars(texts, t.generator_min_word_texts, out_dir)
   else:
     raise ValueError("tokenizer.generator_kind must be 'unigram' or 'words_and_chars', got "
                      f'{t.generator_kind!r}')
@@ -123,7 +123,7 @@ def tokenizer_dirs(config: ml_collections.ConfigDict, data: epath.Path,
                   {'vocab_size': t.encoder_vocab_size}),
       'generator': (lambda texts, d: _train_generator_tokenizer(config, texts, d),
                     {'kind': t.generator_kind, 'vocab_size': t.generator_vocab_size,
-                     'min_word_count': t.generator_min_word_count,
+                     'min_word_texts': t.generator_min_word_texts,
                      'pretraining': [config.xqg.pretrain.pairs, *config.xqg.extra_pairs]}),
   }
   for role, (train, settings) in trainers.items():

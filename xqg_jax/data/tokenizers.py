@@ -161,26 +161,32 @@ def train_unigram(texts: Iterable[str], vocab_size: int,
   return load_tokenizer(out_dir)
 
 
-def train_words_and_chars(texts: Iterable[str], min_count: int,
+def train_words_and_chars(texts: Iterable[str], min_texts: int,
                           out_dir: str | os.PathLike) -> transformers.PreTrainedTokenizerFast:
   """Builds an mT5-style (Unigram) tokenizer of whole words and single characters.
 
-  Its pieces are every character of `texts` and every whitespace-separated word seen at least
-  `min_count` times (unless it begins a rarer word), scored by log frequency (characters below
-  every word), so a frequent word is one token and anything rarer (names, above all) is spelled
-  out letter by letter. That keeps
-  a name learnable: an unseen name is a sequence of known letters, and a model can learn how
-  each script writes them, where a subword vocabulary trained on a small corpus makes every
-  frequent name one opaque token. Saved atomically to `out_dir` in the layout
-  `T5TokenizerFast` loads; returns it as loaded back by `load_tokenizer`.
+  Its pieces are every character of `texts` and every whitespace-separated word found in at
+  least `min_texts` of the texts (unless it begins a rarer word), scored by log frequency
+  (characters below every word); anything rarer is spelled out letter by letter. Counting the
+  texts a word occurs in, not its occurrences, separates vocabulary from names: a name is
+  bursty (repeated within the few passages about its entity, in few others), while a word of
+  the language is spread over many texts. That keeps names learnable: an unseen name is a
+  sequence of known letters, and a model can learn how each script writes them, where a
+  vocabulary of frequent strings makes every often-repeated name one opaque token that no
+  spelling rule reaches. Saved atomically to `out_dir` in the layout `T5TokenizerFast` loads;
+  returns it as loaded back by `load_tokenizer`.
   """
-  if min_count < 1:
-    raise ValueError(f'min_count must be >= 1, got {min_count}')
-  counts = collections.Counter(word for text in texts for word in text.split())
+  if min_texts < 1:
+    raise ValueError(f'min_texts must be >= 1, got {min_texts}')
+  counts, spread = collections.Counter(), collections.Counter()
+  for text in texts:
+    words = text.split()
+    counts.update(words)
+    spread.update(set(words))
   total = sum(counts.values())
   if not total:
     raise ValueError('no text to build the tokenizer from')
-  frequent = {w for w, count in counts.items() if count >= min_count and len(w) > 1}
+  frequent = {w for w, n in spread.items() if n >= min_texts and len(w) > 1}
   words = sorted((_METASPACE + word, round(math.log(counts[word] / total), _SCORE_DECIMALS))
                  for word in frequent - _prefixes_of_rare_words(counts, frequent))
   floor = round(math.log(1 / total) - _CHARACTER_PENALTY, _SCORE_DECIMALS)

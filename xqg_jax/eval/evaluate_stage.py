@@ -59,13 +59,17 @@ def read_inputs(config, data_dir, split: str):
 
 def build_indexes(config: ml_collections.ConfigDict, workdir,
                   system: systems_lib.System) -> tuple[dict[str, epath.Path], dict]:
-  """ScaNN indexes of every corpus of `system` ({key: directory}) and their sizes and build
-  times summed (`index_stage.describe`)."""
-  dirs, totals = {}, {'indexes': 0, 'rows': 0, 'bytes': 0, 'build_seconds': 0.0}
+  """ScaNN indexes of every corpus of `system` ({key: directory}; keys routed to one corpus share
+  its index) and their sizes and build times summed (`index_stage.describe`)."""
+  dirs, built, totals = {}, {}, {'indexes': 0, 'rows': 0, 'bytes': 0, 'build_seconds': 0.0}
   for key, corpus_dir in sorted(system.corpora.items()):
+    if corpus_dir in built:
+      dirs[key] = built[corpus_dir]
+      continue
     name = 'all' if key == systems_lib.ANY_LANGUAGE else key
-    dirs[key] = index_stage.build(config, epath.Path(workdir) / 'index' / system.name / name,
-                                  corpus_dir, inputs={'corpus': stage.digest(corpus_dir)})
+    dirs[key] = built[corpus_dir] = index_stage.build(
+        config, epath.Path(workdir) / 'index' / system.name / name, corpus_dir,
+        inputs={'corpus': stage.digest(corpus_dir)})
     for field, value in index_stage.describe(dirs[key]).items():
       totals[field] += value
     totals['indexes'] += 1

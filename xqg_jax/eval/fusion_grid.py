@@ -4,7 +4,7 @@ A setting is (question source, fusion, alpha, n): the passage embeddings augment
 first n questions per language of a source (the xQG generator's, or the oracle's), fused
 either the paper's way (`all`: every language of `augment.languages` summed into one vector)
 or per query language (`matched`: a query in language L searches passages augmented with
-their L questions only). Since q . p_aug = (1 - alpha) q . p + alpha q . S, with S the sum (or
+their L questions only, or the plain passages when L is not among `augment.languages`). Since q . p_aug = (1 - alpha) q . p + alpha q . S, with S the sum (or
 mean) of the chosen question embeddings, each (source, fusion, n) costs one matmul per shard
 and every alpha is a weighted sum of two score matrices. The corpus is read shard by shard and
 each setting's hits are merged as they come (`index/merge.py`), so memory is one shard plus
@@ -114,7 +114,13 @@ def rankings(*, corpus_dir, question_dirs: Mapping[str, str], settings: Sequence
 def _add_source(hits, settings, questions_dir, shard, passage_ids, base, query_emb, by_lang,
                 augment_languages, reduce, offset, k) -> None:
   """Adds one corpus shard's hits of every setting of one question source."""
-  matched_langs = tuple(lang for lang in by_lang if any(s.fusion == 'matched' for s in settings))
+  matched = [s for s in settings if s.fusion == 'matched']
+  matched_langs = tuple(lang for lang in by_lang if matched and lang in augment_languages)
+  unmatched = [rows for lang, rows in by_lang.items() if matched and lang not in matched_langs]
+  if unmatched:  # No questions in their language: they search the plain passages.
+    rows = np.concatenate(unmatched)
+    for s in matched:
+      hits[s.name].add(rows, base[rows], offset, k)
   langs = tuple(dict.fromkeys(augment_languages + matched_langs))
   n_max = max(s.num_queries for s in settings)
   q_emb, q_ids = encode.load_shard(questions_dir, shard)

@@ -45,16 +45,19 @@ def routed_search(system: System, query_emb: np.ndarray, query_langs: Sequence[s
                   search_fn: Callable[[str, np.ndarray], tuple[np.ndarray, list[list[str]]]]
                   ) -> tuple[np.ndarray, list[list[str]]]:
   """Searches each language's queries with `search_fn(corpus key, queries)`; results in query
-  order. `search_fn` returns (scores [n, k], docids per query) for one corpus key of
+  order; languages that share a directory are searched in one call. `search_fn` returns (scores [n, k], docids per query) for one corpus key of
   `system.corpora` (an index built from that corpus, or the embeddings themselves)."""
   query_langs = np.asarray(query_langs)
   if len(query_langs) != len(query_emb):
     raise ValueError(f'{len(query_emb)} query embeddings but {len(query_langs)} languages')
-  keys = {lang: _key(system, lang) for lang in set(query_langs.tolist())}
+  by_corpus = {}  # Languages routed to one directory are searched together, once.
+  for lang in sorted(set(query_langs.tolist())):
+    by_corpus.setdefault(system.corpus(lang), []).append(lang)
   scores, docids = None, [None] * len(query_emb)
-  for key in sorted(set(keys.values())):
-    rows = np.flatnonzero(np.isin(query_langs, [l for l, k in keys.items() if k == key]))
-    part_scores, part_docids = search_fn(key, query_emb[rows])
+  for corpus in sorted(by_corpus):
+    langs = by_corpus[corpus]
+    rows = np.flatnonzero(np.isin(query_langs, langs))
+    part_scores, part_docids = search_fn(_key(system, langs[0]), query_emb[rows])
     if scores is None:
       scores = np.full((len(query_emb), part_scores.shape[1]), -np.inf, np.float32)
     scores[rows] = part_scores
@@ -66,5 +69,4 @@ def routed_search(system: System, query_emb: np.ndarray, query_langs: Sequence[s
 
 
 def _key(system: System, lang: str) -> str:
-  system.corpus(lang)  # Raises for an unrouted language.
   return lang if lang in system.corpora else ANY_LANGUAGE

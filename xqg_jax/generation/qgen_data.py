@@ -69,10 +69,12 @@ def rebalance(items: Sequence[Example], alpha: float, seed: int) -> list[Example
 
 
 def _collate(inputs: pipeline.Tokenize, targets: pipeline.Tokenize, start_id: int,
-             batch: list[Example | None], _: Any) -> dict[str, Any]:
+             shapes: Sequence[tuple[int, int]] | None, batch: list[Example | None],
+             bucket: int | None) -> dict[str, Any]:
   valid = np.array([e is not None for e in batch], bool)
-  source, source_truncated = inputs([e.prompt if e else '' for e in batch])
-  target, target_truncated = targets([e.target if e else '' for e in batch])
+  input_len, target_len = shapes[bucket] if shapes else (None, None)
+  source, source_truncated = inputs([e.prompt if e else '' for e in batch], input_len)
+  target, target_truncated = targets([e.target if e else '' for e in batch], target_len)
   labels = target['input_ids']
   decoder_inputs = np.concatenate(
       [np.full((len(batch), 1), start_id, np.int32), labels[:, :-1]], axis=1)
@@ -84,15 +86,44 @@ def _collate(inputs: pipeline.Tokenize, targets: pipeline.Tokenize, start_id: in
           'target_truncated': target_truncated & valid}
 
 
+def shape_keys(items: Sequence[Example], tokenizer,
+               shapes: Sequence[tuple[int, int]]) -> np.ndarray:
+  """Per example, the index of the smallest (input, target) length pair of `shapes` that holds
+  it (the last, truncating, when none does). Shapes must grow in both lengths."""
+  if any(a[0] > b[0] or a[1] > b[1] for a, b in zip(shapes, shapes[1:])):
+    raise ValueError(f'length buckets must grow in both lengths, got {list(shapes)}')
+  input_len, target_len = shapes[-1]
+  inputs = pipeline.Tokenize(tokenizer, input_len).lengths([e.prompt for e in items])
+  targets = pipeline.Tokenize(tokenizer, target_len).lengths([e.target for e in items])
+  keys = np.full(len(items), len(shapes) - 1, np.int32)
+  for index in reversed(range(len(shapes) - 1)):
+    keys[(inputs <= shapes[index][0]) & (targets <= shapes[index][1])] = index
+  return keys
+
+
 def train_batches(items: Sequence[Example], tokenizer, *, input_max_len: int,
                   target_max_len: int, decoder_start_id: int, batch_size: int, seed: int,
                   epoch: int, process_index: int = 0, process_count: int = 1,
-                  drop_remainder: bool = True) -> grain.MapDataset:
+                  drop_remainder: bool = True, shapes: Sequence[tuple[int, int]] = (),
+                  keys: np.ndarray | None = None) -> grain.MapDataset:
   """Teacher-forcing batches: encoder inputs, decoder inputs (labels shifted right after the
-  start token), labels and per-token loss weights (0 on padding and padding rows)."""
+  start token), labels and per-token loss weights (0 on padding and padding rows).
+
+  Every batch is padded to (`input_max_len`, `target_max_len`), or with `shapes` (ascending
+  (input, target) length pairs) and `keys` (`shape_keys` of `items`) to the smallest pair that
+  holds its examples: examples of similar length are batched together (`pipeline.global_plan`),
+  so short pairs do not pay for the longest.
+  """
+  if shapes:
+    if keys is None or len(keys) != len(items):
+      raise ValueError('length buckets need the shape key of every example (shape_keys)')
+    input_max_len, target_max_len = shapes[-1]
   plan = pipeline.global_plan(len(items), batch_size, seed=seed, epoch=epoch, shuffle=True,
-                              drop_remainder=drop_remainder)
+                              drop_remainder=drop_remainder,
+                              length_keys=keys if shapes else None,
+                              buckets=range(len(shapes)) if shapes else None)
   collate = functools.partial(_collate, pipeline.Tokenize(tokenizer, input_max_len),
-                              pipeline.Tokenize(tokenizer, target_max_len), decoder_start_id)
+                              pipeline.Tokenize(tokenizer, target_max_len), decoder_start_id,
+                              tuple(shapes) or None)
   return pipeline.batched(items, plan, collate, process_index=process_index,
                           process_count=process_count)

@@ -132,6 +132,7 @@ class Phase:
   decay_ratio: float
   num_train_steps: int
   epochs: int
+  length_buckets: Sequence[tuple[int, int]] = ()  # (input, target) pairs; () = one shape
 
   def split_batch(self, process_count: int) -> tuple[int, int]:
     """(rows from `items`, rows from `extra`) of a global batch; both whole per process."""
@@ -170,12 +171,16 @@ def _fit(config: ml_collections.ConfigDict, out: epath.Path, phase: Phase, *, to
     return {**params, 'lm_head': jax.tree.map(lambda w: w * cfg.d_model ** -0.5,
                                               params['lm_head'])}
 
+  shapes = tuple(tuple(s) for s in phase.length_buckets)
+
   def host_batches(items, rows):
+    keys = qgen_data.shape_keys(items, tokenizer, shapes) if shapes else None
     return trainer.batches_by_step(lambda epoch: qgen_data.train_batches(
         items, tokenizer, input_max_len=phase.input_max_len,
         target_max_len=phase.target_max_len, decoder_start_id=cfg.decoder_start_token_id,
         batch_size=rows, seed=config.seed, epoch=epoch, process_index=jax.process_index(),
-        process_count=jax.process_count()), trainer.steps_per_epoch(len(items), rows))
+        process_count=jax.process_count(), shapes=shapes, keys=keys),
+        trainer.steps_per_epoch(len(items), rows))
 
   parts = [host_batches(phase.items, main_rows)]
   if extra_rows:
@@ -183,7 +188,12 @@ def _fit(config: ml_collections.ConfigDict, out: epath.Path, phase: Phase, *, to
 
   def batch_at(step: int) -> dict:
     batches = [part(step) for part in parts]
-    batch = {k: np.concatenate([b[k] for b in batches]) for k in _BATCH_KEYS}
+    lengths = {k: max(b[k].shape[1] for b in batches) for k in _BATCH_KEYS}
+    # The parts may come in different length buckets: pad each to the longer (pad id, weight 0).
+    batch = {k: np.concatenate([np.pad(b[k], ((0, 0), (0, lengths[k] - b[k].shape[1])),
+                                       constant_values=0 if k in ('attention_mask', 'weights')
+                                       else cfg.pad_token_id)
+                                for b in batches]) for k in _BATCH_KEYS}
     return partitioning.shard_host_batch(batch, mesh, rules)
 
   state = trainer.fit(
@@ -233,7 +243,7 @@ def pretrain(config: ml_collections.ConfigDict, workdir, *, data_dir, tokenizer_
   policy = errors.BadRecordPolicy.from_name(config.on_bad_record)
   phase = Phase('pretrain_xqg', pair_examples(epath.Path(data_dir) / pre.pairs, policy), (),
                 0.0, pre.batch_size, pre.input_max_len, pre.target_max_len, pre.learning_rate,
-                pre.warmup_ratio, pre.decay_ratio, pre.num_train_steps, 1)
+                pre.warmup_ratio, pre.decay_ratio, pre.num_train_steps, 1, pre.length_buckets)
   tokenizer = tokenizers.load_tokenizer(tokenizer_dir)
   _, cfg, state, _, _, _, total = _fit(config, out, phase, tokenizer=tokenizer, init_dir=None,
                                        stop_at=stop_at)
@@ -264,7 +274,7 @@ def train(config: ml_collections.ConfigDict, workdir, *, data_dir, tfds_dir, tok
            for e in pair_examples(epath.Path(data_dir) / name, policy)]
   phase = Phase('train_xqg', items, extra, xqg.extra_share, xqg.batch_size, xqg.input_max_len,
                 xqg.target_max_len, xqg.learning_rate, xqg.warmup_ratio, xqg.decay_ratio,
-                xqg.num_train_steps, xqg.epochs)
+                xqg.num_train_steps, xqg.epochs, xqg.length_buckets)
   init_dir = str(epath.Path(pretrained_dir) / 'hf') if pretrained_dir else None
   model, cfg, state, initial, mesh, rules, total = _fit(
       config, out, phase, tokenizer=tokenizer, init_dir=init_dir, stop_at=stop_at)
