@@ -1,9 +1,11 @@
 """Stage `index`: one ScaNN index per embedding shard; search over the shards with a merge.
 
 Layout of a ScaNN index directory (kind 'scann'):
-  shard-00000-of-00004/   ScaNN's files, `index.json` (settings used) and `ids.txt`
+  shard-00000-of-00004/   ScaNN's files, `index.json` (settings used), `ids.txt` and
+                          `build.json` (the seconds its build took: a log, not an output)
   meta.json               {'kind': 'scann', 'dim', 'num_shards', 'rows'}
-  manifest.json           written by process 0 once every shard exists
+  manifest.json           written by process 0 once every shard exists; its `extra` has the
+                          build seconds summed over shards
 Process p builds shards p, p+P, ...; a shard directory appears atomically when complete, so
 an interrupted run rebuilds only the missing ones. For kind 'exact' nothing is built: the
 embedding directory is the index and is searched on device (`exact.search`).
@@ -28,13 +30,14 @@ from xqg_jax.index import exact
 from xqg_jax.index import merge
 from xqg_jax.index import scann_index
 from xqg_jax.io import atomic
+from xqg_jax.io import manifest as manifest_lib
 from xqg_jax.io import stage
 from xqg_jax.parallel import mesh as mesh_lib
 from xqg_jax.parallel import multihost
 
 META_JSON = 'meta.json'
 IDS_TXT = 'ids.txt'
-BUILD_JSON = 'build.json'  # per shard: the seconds its build took
+BUILD_JSON = 'build.json'  # per shard: the seconds its build took (timing, not hashed)
 
 
 def shard_dir_name(shard: int, num_shards: int) -> str:
@@ -100,27 +103,37 @@ def _finish(out_dir: epath.Path, num_shards: int, stage_config: dict,
   params = [json.loads((out_dir / name / 'scann' / scann_index.INDEX_JSON).read_text())
             for name in names]
   meta = {'kind': 'scann', 'dim': params[0]['dim'], 'num_shards': num_shards,
-          'rows': [p['params']['rows'] for p in params],
-          'build_seconds': round(sum(json.loads((out_dir / name / BUILD_JSON).read_text())
-                                     ['seconds'] for name in names), 3)}
+          'rows': [p['params']['rows'] for p in params]}
+  build_seconds = round(sum(json.loads((out_dir / name / BUILD_JSON).read_text())['seconds']
+                            for name in names), 3)
   atomic.write_text(out_dir / META_JSON, json.dumps(meta, indent=1) + '\n')
 
   def produce(directory):
-    outputs = [f for name in names for f in stage.files_under(directory, name)]
-    return outputs + [META_JSON], {'rows': sum(meta['rows'])}
+    return _index_files(directory, names) + [META_JSON], {'rows': sum(meta['rows']),
+                                                          'build_seconds': build_seconds}
 
   stage.run(out_dir, stage='index', config=stage_config, inputs=inputs, produce=produce,
             force=True)
 
 
+def _index_files(directory: epath.Path, names: Sequence[str]) -> list[str]:
+  """The files of shard directories `names` that are the index (every one but `BUILD_JSON`)."""
+  return [f for name in names for f in stage.files_under(directory, name)
+          if epath.Path(f).name != BUILD_JSON]
+
+
 def describe(index_dir) -> dict:
-  """{'rows', 'bytes' (on disk), 'build_seconds'} of a finished ScaNN index directory."""
+  """{'rows', 'bytes' (the index files on disk)} of a finished ScaNN index directory."""
   index_dir = epath.Path(index_dir)
   meta = json.loads((index_dir / META_JSON).read_text())
-  size = sum((index_dir / f).stat().length
-             for name in (shard_dir_name(s, meta['num_shards']) for s in range(meta['num_shards']))
-             for f in stage.files_under(index_dir, name))
-  return {'rows': sum(meta['rows']), 'bytes': size, 'build_seconds': meta['build_seconds']}
+  names = [shard_dir_name(s, meta['num_shards']) for s in range(meta['num_shards'])]
+  size = sum((index_dir / f).stat().length for f in _index_files(index_dir, names))
+  return {'rows': sum(meta['rows']), 'bytes': size}
+
+
+def build_seconds(index_dir) -> float:
+  """Seconds a finished ScaNN index took to build, summed over its shards (from its manifest)."""
+  return manifest_lib.read(index_dir)['extra']['build_seconds']
 
 
 def _shards(config, directory: epath.Path, dim: int):
