@@ -145,7 +145,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.xqg.extra_share = 0.0
   # Pre-training on text pairs before fine-tuning (a scratch generator; off for a real mT5).
   c.xqg.pretrain = ml_collections.ConfigDict()
-  c.xqg.pretrain.pairs = ''  # a text-pair file relative to the data directory; '' = none
+  c.xqg.pretrain.pairs = ()  # text-pair files relative to the data directory; () = none
   c.xqg.pretrain.num_train_steps = 0
   c.xqg.pretrain.batch_size = 128
   c.xqg.pretrain.input_max_len = 32

@@ -93,7 +93,7 @@ def training_texts(config: ml_collections.ConfigDict, data: epath.Path,
 
 def pretraining_files(config: ml_collections.ConfigDict, data: epath.Path) -> list[epath.Path]:
   """The generator's pre-training and extra fine-tuning pair files (relative to `data`)."""
-  paths = [data / name for name in (config.xqg.pretrain.pairs, *config.xqg.extra_pairs) if name]
+  paths = [data / name for name in (*config.xqg.pretrain.pairs, *config.xqg.extra_pairs)]
   missing = [str(p) for p in paths if not p.exists()]
   if missing:
     raise FileNotFoundError(f'xqg.pretrain.pairs / xqg.extra_pairs name missing files: '
@@ -124,7 +124,7 @@ def tokenizer_dirs(config: ml_collections.ConfigDict, data: epath.Path,
       'generator': (lambda texts, d: _train_generator_tokenizer(config, texts, d),
                     {'kind': t.generator_kind, 'vocab_size': t.generator_vocab_size,
                      'min_word_texts': t.generator_min_word_texts,
-                     'pretraining': [config.xqg.pretrain.pairs, *config.xqg.extra_pairs]}),
+                     'pretraining': [*config.xqg.pretrain.pairs, *config.xqg.extra_pairs]}),
   }
   for role, (train, settings) in trainers.items():
     configured = config.tokenizer[role]

@@ -65,10 +65,10 @@ def model_config(config: ml_collections.ConfigDict, tokenizer,
   return cfg, params
 
 
-def pair_examples(path, policy) -> list[qgen_data.Example]:
-  """A text-pair file as training examples."""
-  return [qgen_data.Example(p.id, p.lang, p.input, p.target)
-          for p in text_pairs.read_text_pairs(path, policy)]
+def pair_examples(data_dir, names: Sequence[str], policy) -> list[qgen_data.Example]:
+  """Text-pair files (`names`, relative to `data_dir`, in order) as training examples."""
+  return [qgen_data.Example(p.id, p.lang, p.input, p.target) for name in names
+          for p in text_pairs.read_text_pairs(epath.Path(data_dir) / name, policy)]
 
 
 def heldout_examples(data_dir, languages: Sequence[str], policy) -> list[qgen_data.Example]:
@@ -241,7 +241,7 @@ def pretrain(config: ml_collections.ConfigDict, workdir, *, data_dir, tokenizer_
   if stage.is_done(out, config=settings, inputs=inputs):
     return out
   policy = errors.BadRecordPolicy.from_name(config.on_bad_record)
-  phase = Phase('pretrain_xqg', pair_examples(epath.Path(data_dir) / pre.pairs, policy), (),
+  phase = Phase('pretrain_xqg', pair_examples(data_dir, pre.pairs, policy), (),
                 0.0, pre.batch_size, pre.input_max_len, pre.target_max_len, pre.learning_rate,
                 pre.warmup_ratio, pre.decay_ratio, pre.num_train_steps, 1, pre.length_buckets)
   tokenizer = tokenizers.load_tokenizer(tokenizer_dir)
@@ -270,8 +270,7 @@ def train(config: ml_collections.ConfigDict, workdir, *, data_dir, tfds_dir, tok
       'xor_train_groups', data_dir, tfds_dir, 'train')).map(tfds_builders.decode_train_group)
   items = qgen_data.rebalance(qgen_data.examples(groups, langs, config.generate.languages),
                               xqg.language_alpha, config.seed)
-  extra = [e for name in xqg.extra_pairs
-           for e in pair_examples(epath.Path(data_dir) / name, policy)]
+  extra = pair_examples(data_dir, xqg.extra_pairs, policy)
   phase = Phase('train_xqg', items, extra, xqg.extra_share, xqg.batch_size, xqg.input_max_len,
                 xqg.target_max_len, xqg.learning_rate, xqg.warmup_ratio, xqg.decay_ratio,
                 xqg.num_train_steps, xqg.epochs, xqg.length_buckets)

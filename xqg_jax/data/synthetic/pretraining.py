@@ -7,11 +7,15 @@ thousand questions are too few to learn how each script spells each syllable.
 
 This text stands in for that pre-training. A second world (its own seed: other entities, other
 names) gives, per entity, in a language drawn at random:
-  name      `{Language} name: {title}` -> the name as that language writes it (what a
-            multilingual encyclopedia's titles teach a real model); a person's first name is
-            another entity's name, so that both words of a two-word name are new to spell;
-  question  the xQG prompt over the title and one English sentence stating a fact ->
-            the benchmark's question writer's question about that fact.
+  name       `{Language} name: {title}` -> the name as that language writes it (what a
+             multilingual encyclopedia's titles teach a real model); a person's first name is
+             another entity's name, so that both words of a two-word name are new to spell;
+  name_list  `{Language} names: {title}, {title}, ...` (1 to 3 names drawn from the world)
+             -> their spellings joined by ', ': a name that starts mid-sequence, after other
+             text, as it does inside a question (trained on single names only, the generator
+             spelled a name well alone and badly inside its questions);
+  question   the xQG prompt over the title and one English sentence stating a fact ->
+             the benchmark's question writer's question about that fact.
 A pair is left out when a word of its title or sentence is the name of a dev or test entity of
 the benchmark, or when it would spell such a name in its language (spellings can merge), so no
 pre-training text names an evaluation entity. Nothing here runs at generation time: the
@@ -29,7 +33,9 @@ from xqg_jax.data.synthetic import world as world_lib
 
 # The second world's seed is the benchmark's plus this (its names are other names).
 WORLD_SEED_OFFSET = 1_000_003
-KINDS = ('name', 'question')
+KINDS = ('name', 'name_list', 'question')
+MAX_LIST_NAMES = 3
+LISTS_PER_ENTITY = 0.5  # `name_list` pairs per entity of the world
 _WORD = re.compile(r'[A-Za-z]+')
 
 
@@ -46,12 +52,27 @@ def held_out_names(bench: benchmark_lib.SyntheticBenchmark) -> dict[str, set[str
   return out
 
 
+def num_pairs(kind: str, num_entities: int) -> int:
+  """How many pairs of `kind` a world of `num_entities` entities is asked for (before skips)."""
+  return int(num_entities * LISTS_PER_ENTITY) if kind == 'name_list' else num_entities
+
+
+def _pretraining_name(other: world_lib.World, index: int, rng) -> world_lib.EntityName:
+  """Entity `index`'s name; a person's first name replaced by another entity's name."""
+  name = other.name(index)
+  if name.kind == 'person':
+    first = other.name(int(rng.integers(other.num_entities))).core
+    name = world_lib.EntityName(name.core, first, 'person')
+  return name
+
+
 def pairs(bench: benchmark_lib.SyntheticBenchmark, kind: str,
           num_entities: int) -> Iterator[text_pairs.TextPair]:
   """Pairs of `kind` about the first `num_entities` entities of the second world.
 
-  Deterministic in (benchmark seed, kind, entity index); pairs that would name a dev or test
-  entity are skipped (see the module docstring), so fewer than `num_entities` may come out.
+  `num_pairs(kind, num_entities)` pairs are drawn, deterministic in (benchmark seed, kind,
+  pair index); pairs that would name a dev or test entity are skipped (see the module
+  docstring), so fewer may come out.
   """
   if kind not in KINDS:
     raise ValueError(f'pre-training kind must be one of {KINDS}, got {kind!r}')
@@ -61,25 +82,25 @@ def pairs(bench: benchmark_lib.SyntheticBenchmark, kind: str,
                           bench.world.passages_per_entity, bench.world.words_per_passage)
   held_out = held_out_names(bench)
   langs = tuple(bench.cfg.languages)
-  for index in range(num_entities):
+  for index in range(num_pairs(kind, num_entities)):
     rng = randomness.numpy_rng(bench.cfg.seed, 'pretraining', kind, index)
     lang = langs[int(rng.integers(len(langs)))]
-    name = other.name(index)
-    if kind == 'name' and name.kind == 'person':
-      first = other.name(int(rng.integers(num_entities))).core
-      name = world_lib.EntityName(name.core, first, 'person')
-    title = name.english.removeprefix('the ')
-    if bench.spelling(name, lang) in held_out[lang]:
-      continue
-    if kind == 'name':
-      source, target = prompts.name_prompt(lang, title), bench.spelling(name, lang)
-      sentence = ''
-    else:
+    if kind == 'question':
       ent = other.entity(index)
       fact = ent.facts[int(rng.integers(len(ent.facts)))]
-      sentence = fact.sentence
-      source = prompts.prompt(lang, title, sentence)
+      titles = [ent.name.english.removeprefix('the ')]
+      spellings = [bench.spelling(ent.name, lang)]
+      source = prompts.prompt(lang, titles[0], fact.sentence)
+      english = f'{titles[0]} {fact.sentence}'
       target, _, _ = bench.write_question(ent, fact.relation, lang, rng)
-    if set(_WORD.findall(f'{title} {sentence}')) & held_out['en']:
+    else:
+      count = 1 if kind == 'name' else int(rng.integers(1, MAX_LIST_NAMES + 1))
+      picks = [index] if kind == 'name' else rng.integers(num_entities, size=count).tolist()
+      names = [_pretraining_name(other, pick, rng) for pick in picks]
+      titles = [name.english.removeprefix('the ') for name in names]
+      spellings = [bench.spelling(name, lang) for name in names]
+      source, target = prompts.name_prompt(lang, titles), ', '.join(spellings)
+      english = ' '.join(titles)
+    if set(spellings) & held_out[lang] or set(_WORD.findall(english)) & held_out['en']:
       continue
     yield text_pairs.TextPair(f'{kind}-{index}', lang, source, target)
