@@ -1,14 +1,14 @@
 """The pipeline's stages in order, each a function of (config, workdir, state so far).
 
 A stage's function returns the facts later stages need (directories, paths); each skips its
-own work when its manifest proves it done, so running the list again is cheap.
+own work when its manifest proves it done, so running the list again is cheap. `STAGES`
+declares what each reads (config fields, files named by the config, earlier stages), so a
+recorded result is reused only while those are unchanged (`io/stage_graph.py`).
 """
 
 import json
-import time
-from typing import Any, Callable
+from typing import Any
 
-from absl import logging
 from etils import epath
 import ml_collections
 
@@ -36,6 +36,8 @@ from xqg_jax.generation import train_xqg
 from xqg_jax.io import atomic
 from xqg_jax.io import manifest as manifest_lib
 from xqg_jax.io import stage as stage_lib
+from xqg_jax.io import stage_graph
+from xqg_jax.io.stage_graph import Stage
 from xqg_jax.robustness import hotflip
 from xqg_jax.robustness import registry
 from xqg_jax.robustness import report as robustness_report
@@ -45,27 +47,32 @@ State = dict[str, Any]
 
 
 def _data(config, workdir, state: State) -> State:
-  return {'data_dir': str(prepare.data_dir(config, workdir))}
+  directory = prepare.data_dir(config, workdir)
+  return {'data_dir': str(directory), 'data_digest': prepare.data_digest(config, directory)}
 
 
 def _tokenizers(config, workdir, state: State) -> State:
-  dirs = prepare.tokenizer_dirs(config, epath.Path(state['data_dir']), workdir)
+  dirs = prepare.tokenizer_dirs(config, epath.Path(state['data_dir']), workdir,
+                                state['data_digest'])
   return {f'{role}_tokenizer': path for role, path in dirs.items()}
 
 
 def _datasets(config, workdir, state: State) -> State:
-  return {'tfds_dir': str(prepare.datasets_dir(config, epath.Path(state['data_dir']),
-                                                workdir))}
+  return {'tfds_dir': str(prepare.datasets_dir(config, epath.Path(state['data_dir']), workdir,
+                                                state['data_digest']))}
 
 
 def _inputs(state: State, *keys: str) -> dict[str, str]:
-  """Digests of earlier stages' outputs (a configured path stands for itself)."""
+  """Digests of earlier stages' outputs; a path the user configured stands for its content."""
   out = {}
   for key in keys:
+    if key == 'data_dir':
+      out[key] = state['data_digest']
+      continue
     path = epath.Path(state[key])
     manifest_dir = path if (path / 'manifest.json').exists() else path.parent
     out[key] = (stage_lib.digest(manifest_dir) if (manifest_dir / 'manifest.json').exists()
-                else str(path))
+                else f'sha256:{stage_lib.content_digest(path)}')
   return out
 
 
@@ -323,32 +330,48 @@ def _robustness(config, workdir, state: State) -> State:
           'robustness_report': str(directory / robustness_report.MARKDOWN_NAME)}
 
 
-STAGES: tuple[tuple[str, Callable[..., State]], ...] = (
-    ('data', _data),
-    ('tokenizers', _tokenizers),
-    ('datasets', _datasets),
-    ('train_xdr', _train_xdr),
-    ('pretrain_xqg', _pretrain_xqg),
-    ('train_xqg', _train_xqg),
-    ('generate', _generate),
-    ('oracle', _oracle),
-    ('encode', _encode),
-    ('select', _select),
-    ('fuse', _fuse),
-    ('evaluate', _evaluate),
-    ('sweep', _sweep),
-    ('report', _report),
-    ('attack', _attack),
-    ('robustness', _robustness),
+# What every stage reads. `seed`, `languages` and `on_bad_record` are read wherever data is
+# read or randomness drawn; a sub-tree stands for all of its fields.
+_DATA = ('data', 'on_bad_record', 'languages')
+STAGES: tuple[Stage, ...] = (
+    Stage('data', _data, reads=('data.source', 'synthetic', 'on_bad_record'),
+          files=('data.manual_dir',)),
+    Stage('tokenizers', _tokenizers, reads=('tokenizer', 'xqg.pretrain.pairs', 'xqg.extra_pairs',
+                                            'on_bad_record'),
+          after=('data',), files=('tokenizer.encoder', 'tokenizer.generator')),
+    Stage('datasets', _datasets, reads=_DATA, after=('data',)),
+    Stage('train_xdr', _train_xdr, reads=(*_DATA, 'seed', 'xdr'),
+          after=('data', 'tokenizers', 'datasets'), files=('xdr.init_from',)),
+    Stage('pretrain_xqg', _pretrain_xqg, reads=(*_DATA, 'seed', 'xqg'),
+          after=('data', 'tokenizers'), files=('xqg.init_from',)),
+    Stage('train_xqg', _train_xqg, reads=(*_DATA, 'seed', 'xqg'),
+          after=('data', 'tokenizers', 'datasets', 'pretrain_xqg'), files=('xqg.init_from',)),
+    Stage('generate', _generate, reads=(*_DATA, 'seed', 'xqg', 'generate', 'synthetic'),
+          after=('data', 'tokenizers', 'datasets', 'train_xqg')),
+    Stage('oracle', _oracle, reads=(*_DATA, 'generate', 'synthetic'), after=('data',)),
+    Stage('encode', _encode, reads=(*_DATA, 'xdr'),
+          after=('data', 'tokenizers', 'datasets', 'train_xdr', 'generate', 'oracle')),
+    Stage('select', _select, reads=(*_DATA, 'seed', 'augment', 'eval', 'index'),
+          after=('data', 'generate', 'oracle', 'encode')),
+    Stage('fuse', _fuse, reads=(*_DATA, 'augment'),
+          after=('data', 'generate', 'oracle', 'encode', 'select')),
+    Stage('evaluate', _evaluate, reads=(*_DATA, 'seed', 'augment', 'eval', 'index'),
+          after=('data', 'encode', 'select', 'fuse')),
+    Stage('sweep', _sweep, reads=(*_DATA, 'seed', 'augment', 'eval', 'index'),
+          after=('data', 'generate', 'oracle', 'encode', 'select')),
+    Stage('report', _report, reads=('name', 'eval', 'augment', 'synthetic'),
+          after=('generate', 'oracle', 'select', 'evaluate', 'sweep')),
+    Stage('attack', _attack, reads=(*_DATA, 'seed', 'robustness', 'xdr'),
+          after=('data', 'tokenizers', 'train_xdr', 'encode')),
+    Stage('robustness', _robustness, reads=(*_DATA, 'seed', 'robustness', 'eval', 'index',
+                                            'augment', 'xdr', 'name'),
+          after=('data', 'tokenizers', 'train_xdr', 'select', 'fuse', 'attack')),
 )
+BY_NAME = {stage.name: stage for stage in STAGES}
 
 
 def names() -> list[str]:
-  return [name for name, _ in STAGES]
-
-
-def _state_path(workdir, name: str) -> epath.Path:
-  return epath.Path(workdir) / 'stages' / f'{name}.json'
+  return list(BY_NAME)
 
 
 def selection(until: str | None = None, only=None, from_stage: str | None = None) -> list[str]:
@@ -371,27 +394,8 @@ def run(config: ml_collections.ConfigDict, workdir, until: str | None = None, *,
         from_stage: str | None = None) -> State:
   """Runs the selected stages (`selection`); each skips work its manifest proves done.
 
-  Every stage records what it returns in `workdir/stages/{stage}.json`; a stage before or
-  between the selected ones is not run, its recorded result is used as it is (an error
-  names it when it has never run).
+  A stage before or between the selected ones is not run: its recorded result
+  (`workdir/stages/{stage}.json`) is used when the config fields, files and earlier results
+  it read are unchanged, else an error names the stage and what changed.
   """
-  selected = selection(until, only, from_stage)
-  last = selected[-1]
-  state: State = {'timings': {}}
-  for name, fn in STAGES:
-    if name not in selected:
-      path = _state_path(workdir, name)
-      if not path.exists():
-        raise FileNotFoundError(f'stage {name!r} has not run in {workdir} ({path} is missing); '
-                                'run it first or select it too')
-      state.update(json.loads(path.read_text()))
-      continue
-    start = time.perf_counter()
-    produced = fn(config, workdir, state)
-    atomic.write_text(_state_path(workdir, name), json.dumps(produced, indent=1) + '\n')
-    state.update(produced)
-    state['timings'][name] = round(time.perf_counter() - start, 3)
-    logging.info('stage %s: %.1f s', name, state['timings'][name])
-    if name == last:
-      break
-  return state
+  return stage_graph.run(STAGES, config, workdir, selection(until, only, from_stage))

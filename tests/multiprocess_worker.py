@@ -55,7 +55,7 @@ def main(workdir: str, out_json: str, address: str = '', num_processes: str = '1
   state, complete, seconds = {}, {}, {}
   for name, stage_config, stage_workdir in runs:
     start = time.perf_counter()
-    produced = dict(stages.STAGES)[name](stage_config, stage_workdir, state)
+    produced = stages.BY_NAME[name].fn(stage_config, stage_workdir, state)
     state.update(produced)
     key = name if stage_workdir == workdir else ONE_STEP
     seconds[key] = round(time.perf_counter() - start, 2)

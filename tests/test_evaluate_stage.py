@@ -22,6 +22,7 @@ from xqg_jax.eval import systems as systems_lib
 from xqg_jax.eval import xor_retrieve
 from xqg_jax.index import index_stage
 from xqg_jax.io import manifest as manifest_lib
+from xqg_jax.io import stage_graph
 from xqg_jax.robustness import attack as attack_lib
 
 
@@ -305,6 +306,12 @@ def test_stage_selection_reuses_recorded_results(evaluated):
     stages.selection(from_stage='sweep', until='fuse')
   with pytest.raises(FileNotFoundError, match="stage 'data' has not run"):
     stages.run(config, workdir / 'fresh', only=['report'])
+  changed = config.copy_and_resolve_references()
+  changed.augment.alpha = 0.3  # The fused corpora were selected and built under another grid.
+  with pytest.raises(stage_graph.StaleStageError,
+                     match=rf"stage 'select' .*augment\.alpha was {config.augment.alpha} when "
+                           r'it ran, is 0\.3 now'):
+    stages.run(changed, workdir, from_stage='evaluate')
 
 
 def test_readme_results_are_rendered_from_the_reports(evaluated, tmp_path):

@@ -167,7 +167,7 @@ def test_generated_questions_encode_per_corpus_shard(prepared, tmp_path):
   config.augment.languages = ('ja', 'km')
   config.augment.fusions = ('all',)
   state = dict(state)
-  state.update(dict(stages.STAGES)['train_xdr'](config, tmp_path, state))
+  state.update(stages.BY_NAME['train_xdr'].fn(config, tmp_path, state))
   passages = list(corpus_format.read_corpus(f'{state["data_dir"]}/corpus.tsv'))
   ranges = encode.shard_ranges(len(passages), config.data.num_corpus_shards)
   generated = tmp_path / 'generated'
@@ -182,11 +182,11 @@ def test_generated_questions_encode_per_corpus_shard(prepared, tmp_path):
             produce=lambda d: ([f.name for f in d.glob('generated-*')], {}))
   state['generated_dir'] = str(generated)
   state['oracle_dir'] = None
-  state.update(dict(stages.STAGES)['encode'](config, tmp_path, state))
+  state.update(stages.BY_NAME['encode'].fn(config, tmp_path, state))
   alpha = 0.25
   state['selection'] = {'chosen': {'xqg/all': {'source': 'xqg', 'fusion': 'all',
                                                'alpha': alpha, 'num_queries': 2}}}
-  state.update(dict(stages.STAGES)['fuse'](config, tmp_path, state))
+  state.update(stages.BY_NAME['fuse'].fn(config, tmp_path, state))
   q_emb, q_ids = encode.load(state['embeddings']['xqg'])
   assert len(q_ids) == len(passages) * 4
   for s, (start, stop) in enumerate(ranges):  # Shard s holds corpus shard s's questions.

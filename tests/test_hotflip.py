@@ -27,7 +27,7 @@ def target(prepared, tmp_path_factory):
   config, _, state = prepared
   workdir = tmp_path_factory.mktemp('hotflip')
   state = dict(state)
-  state.update(dict(stages.STAGES)['train_xdr'](config, workdir, state))
+  state.update(stages.BY_NAME['train_xdr'].fn(config, workdir, state))
   dirs = encode_stage.run(config, workdir, xdr_dir=state['xdr_dir'], data_dir=state['data_dir'],
                           tfds_dir=state['tfds_dir'], tokenizer_dir=state['encoder_tokenizer'],
                           inputs={'test': 'hotflip'})

@@ -117,7 +117,7 @@ def test_two_processes_match_one_process(tmp_path):
   config = worker.config_for_test()
   state = {}
   for name in worker.PREPARED:
-    state.update(dict(stages.STAGES)[name](config, tmp_path / 'prepared', state))
+    state.update(stages.BY_NAME[name].fn(config, tmp_path / 'prepared', state))
   for run in ('one', 'two'):
     shutil.copytree(tmp_path / 'prepared', tmp_path / run)
 

@@ -232,6 +232,6 @@ def test_datasets_and_manual_files_on_gcs(gcs):
   assert (gcs / 'tfds/xor_corpus/1.0.0/dataset_info.json').exists()
   assert tfds_builders.build('xor_corpus', manual, gcs / 'tfds').is_prepared()
   config = ml_collections.ConfigDict({'data': {'source': 'files'}})
-  digest = json.loads(prepare._data_digest(config, manual))  # pylint: disable=protected-access
-  assert [(name, size) for name, size, _ in digest] == [
-      (name, len(text.encode())) for name, text in files.items()]
+  digest = prepare.data_digest(config, manual)
+  atomic.write_text(manual / 'corpus.tsv', files['corpus.tsv'].replace('Egypt', 'Libya'))
+  assert prepare.data_digest(config, manual) != digest  # same size: the content is digested

@@ -113,9 +113,10 @@ def _train_generator_tokenizer(config: ml_collections.ConfigDict, texts: Iterato
                      f'{t.generator_kind!r}')
 
 
-def tokenizer_dirs(config: ml_collections.ConfigDict, data: epath.Path,
-                   workdir) -> dict[str, str]:
-  """{'encoder': dir, 'generator': dir}: configured tokenizers, or ones trained here."""
+def tokenizer_dirs(config: ml_collections.ConfigDict, data: epath.Path, workdir,
+                   digest: str) -> dict[str, str]:
+  """{'encoder': dir, 'generator': dir}: configured tokenizers, or ones trained on `data`
+  (whose `data_digest` is `digest`)."""
   out = {}
   t = config.tokenizer
   trainers = {
@@ -140,13 +141,15 @@ def tokenizer_dirs(config: ml_collections.ConfigDict, data: epath.Path,
     stage.run(directory, stage=f'tokenizer_{role}',
               config={**settings, 'sample': t.train_sample_size,
                       'on_bad_record': config.on_bad_record},
-              inputs={'data': _data_digest(config, data)}, produce=produce)
+              inputs={'data': digest}, produce=produce)
     out[role] = str(directory / 'hf')
   return out
 
 
-def datasets_dir(config: ml_collections.ConfigDict, data: epath.Path, workdir) -> epath.Path:
-  """Builds the ArrayRecord datasets of `data` under `workdir/tfds`; returns that dir."""
+def datasets_dir(config: ml_collections.ConfigDict, data: epath.Path, workdir,
+                 digest: str) -> epath.Path:
+  """Builds the ArrayRecord datasets of `data` (`data_digest` `digest`) under `workdir/tfds`;
+  returns their directory."""
   directory = epath.Path(workdir) / 'tfds'
 
   def produce(d):
@@ -161,15 +164,12 @@ def datasets_dir(config: ml_collections.ConfigDict, data: epath.Path, workdir) -
                                               'bad_records': policy.summary()}
 
   stage.run(directory, stage='datasets', config={'on_bad_record': config.on_bad_record},
-            inputs={'data': _data_digest(config, data)}, produce=produce)
+            inputs={'data': digest}, produce=produce)
   return directory / 'datasets'
 
 
-def _data_digest(config: ml_collections.ConfigDict, data: epath.Path) -> str:
+def data_digest(config: ml_collections.ConfigDict, data: epath.Path) -> str:
+  """What the data directory holds: its manifest's digest, or the content of the user's files."""
   if config.data.source == 'synthetic':
     return stage.digest(data)
-  # User files carry no manifest: their size and modification time stand for their content.
-  # epath's stat (local or gs://) has `length` and `mtime`, not os.stat_result's fields.
-  stats = [(name, (data / name).stat().length, (data / name).stat().mtime)
-           for name in REQUIRED_FILES]
-  return json.dumps(stats)
+  return f'sha256:{stage.content_digest(data)}'

@@ -43,6 +43,15 @@ def digest(directory) -> str:
   return manifest_lib.fingerprint(manifest['outputs'])
 
 
+def content_digest(path) -> str:
+  """sha256 of a file's bytes, or of a directory's files (relative names and bytes), streamed."""
+  path = epath.Path(path)
+  if not path.is_dir():
+    return manifest_lib.sha256_file(path)
+  return manifest_lib.fingerprint(
+      {name: manifest_lib.sha256_file(path / name) for name in files_under(path, '.')})
+
+
 def is_done(directory, *, config: Mapping[str, Any], inputs: Mapping[str, str]) -> bool:
   """Whether `directory` holds a verified manifest for this config and inputs."""
   return manifest_lib.is_complete(directory, config=config, inputs=inputs)

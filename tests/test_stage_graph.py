@@ -1,0 +1,142 @@
+"""The declared stage graph: a recorded result is reused only while what it read is unchanged."""
+
+import json
+import os
+
+import pytest
+
+from launch import stages
+from xqg_jax.configs import tiny
+from xqg_jax.io import stage_graph
+from xqg_jax.io.stage_graph import Stage
+
+
+def _config():
+  return tiny.get_config()
+
+
+def _changed(value):
+  """A value of the same type that differs from `value`."""
+  if isinstance(value, bool):
+    return not value
+  if isinstance(value, (int, float)):
+    return value + 1
+  if isinstance(value, str):
+    return value + '_changed'
+  if isinstance(value, tuple):
+    return (*value, value[-1]) if value else ('x',)
+  raise TypeError(f'no change for {value!r}')
+
+
+def _get(config, dotted):
+  for part in dotted.split('.'):
+    config = config[part]
+  return config
+
+
+def _set(config, dotted, value):
+  *parents, leaf = dotted.split('.')
+  node = config
+  for part in parents:
+    node = node[part]
+  node[leaf] = value
+
+
+def _upstream_records(stage):
+  return {name: {'state': {'made_by': name}} for name in stage.after}
+
+
+def test_the_pipeline_graph_is_well_formed():
+  stage_graph.check_graph(stages.STAGES)
+  assert stages.names()[0] == 'data' and stages.names()[-1] == 'robustness'
+  with pytest.raises(ValueError, match=r"stage 'a' takes \['b'\], which are not declared"):
+    stage_graph.check_graph([Stage('a', None, reads=(), after=('b',)), Stage('b', None, ())])
+
+
+@pytest.mark.parametrize('name', stages.names())
+def test_every_config_field_a_stage_reads_is_in_its_digest(name):
+  stage = stages.BY_NAME[name]
+  config = _config()
+  upstream = _upstream_records(stage)
+  record = stage_graph.make_record(stage, config, {'out': 1}, upstream)
+  assert stage_graph.problems(stage, config, record, upstream) == []
+  fields = list(stage_graph.config_values(stage, config))
+  assert fields, name
+  for read in stage.reads:  # One leaf of every declared sub-tree, changed, is found by name.
+    field = next(f for f in fields if f == read or f.startswith(read + '.'))
+    changed = _config()
+    _set(changed, field, _changed(_get(changed, field)))
+    found = stage_graph.problems(stage, changed, record, upstream)
+    assert found and found[0].startswith(f'{field} was '), (name, field, found)
+  for before in stage.after:  # A replaced upstream result is found by stage.
+    replaced = {**upstream, before: {'state': {'made_by': 'another run'}}}
+    assert stage_graph.problems(stage, config, record, replaced) == [
+        f"the result of stage {before!r} it used has since been replaced"]
+
+
+def test_a_file_input_changed_in_place_is_found(tmp_path):
+  stage = stages.BY_NAME['data']
+  manual = tmp_path / 'manual'
+  (manual / 'queries').mkdir(parents=True)
+  corpus = manual / 'corpus.tsv'
+  corpus.write_text('id\ttext\ttitle\np0\tCairo is in Egypt.\tCairo\n')
+  (manual / 'queries/dev.jsonl').write_text('{}\n')
+  config = _config()
+  config.data.source = 'files'
+  config.data.manual_dir = str(manual)
+  record = stage_graph.make_record(stage, config, {}, {})
+  assert record['files']['data.manual_dir'].startswith('sha256:')
+  before = os.stat(corpus)
+  corpus.write_text('id\ttext\ttitle\np0\tCairo is in Libya.\tCairo\n')  # same size
+  os.utime(corpus, ns=(before.st_atime_ns, before.st_mtime_ns))  # same mtime
+  assert stage_graph.problems(stage, config, record, {}) == [
+      f'the content of data.manual_dir ({manual}) changed since it ran']
+
+
+def _counting_graph(calls):
+  def first(config, workdir, state):
+    calls.append('first')
+    return {'first': config.seed}
+
+  def second(config, workdir, state):
+    calls.append('second')
+    return {'second': state['first'] + config.xdr.epochs}
+
+  return (Stage('first', first, reads=('seed',)),
+          Stage('second', second, reads=('xdr.epochs',), after=('first',)),
+          Stage('third', lambda config, workdir, state: {'third': 'done'}, reads=(),
+                after=('second',)))
+
+
+def test_run_reuses_current_records_and_refuses_stale_ones(tmp_path):
+  calls = []
+  graph = _counting_graph(calls)
+  config = _config()
+  with pytest.raises(FileNotFoundError, match="stage 'first' has not run"):
+    stage_graph.run(graph, config, tmp_path, ['second'])
+  state = stage_graph.run(graph, config, tmp_path, ['first', 'second'])
+  assert calls == ['first', 'second'] and list(state['timings']) == ['first', 'second']
+  assert state['second'] == config.seed + config.xdr.epochs
+  again = stage_graph.run(graph, config, tmp_path, ['second'])  # 'first' reused
+  assert calls == ['first', 'second', 'second'] and again['first'] == config.seed
+  config.xdr.epochs += 1  # Read by 'second' only: running it alone is right.
+  assert stage_graph.run(graph, config, tmp_path, ['second'])['second'] == state['second'] + 1
+  config.seed += 1
+  with pytest.raises(stage_graph.StaleStageError,
+                     match=r"stage 'first' cannot be reused .*: seed was 0 when it ran, is 1 "
+                           r'now\. Run it again .*--from_stage=first'):
+    stage_graph.run(graph, config, tmp_path, ['second'])
+  stage_graph.run(graph, config, tmp_path, ['first'])  # 'second' read the first 'first'
+  with pytest.raises(stage_graph.StaleStageError,
+                     match="stage 'second'.*the result of stage 'first' it used has since been"):
+    stage_graph.run(graph, config, tmp_path, ['third'])
+  assert stage_graph.run(graph, config, tmp_path, ['second', 'third'])['third'] == 'done'
+
+
+def test_a_record_from_before_config_aware_records_is_refused(tmp_path):
+  graph = _counting_graph([])
+  path = stage_graph.record_path(tmp_path, 'first')
+  path.parent.mkdir()
+  path.write_text(json.dumps({'first': 0}))
+  with pytest.raises(stage_graph.StaleStageError, match='older version'):
+    stage_graph.run(graph, _config(), tmp_path, ['second'])
