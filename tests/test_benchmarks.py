@@ -8,8 +8,6 @@ import sys
 
 import pytest
 
-pytest.importorskip('torch')
-pytest.importorskip('transformers')
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
