@@ -9,21 +9,18 @@ them. Peaks are measured in the same run with the same threads, never taken from
 import contextlib
 import json
 import os
-import platform
 import resource
 import statistics
 import sys
 import time
 from typing import Any, Callable, Mapping, Sequence
 
-# /proc/cpuinfo flags worth reporting for matmul throughput.
-_ISA_FLAGS = ('avx2', 'fma', 'avx512f', 'avx512_bf16', 'avx512_fp16', 'avx512_vnni',
-              'amx_tile', 'amx_bf16', 'amx_int8')
-
+from xqg_jax.io import atomic
+from xqg_jax.io import provenance
 
 def num_cores() -> int:
   """Cores this process may run on (its affinity mask)."""
-  return len(os.sched_getaffinity(0))
+  return provenance.cores()
 
 
 def setup_threads(threads: int, extra_xla_flags: str = '') -> dict[str, Any]:
@@ -61,28 +58,19 @@ def torch_setup(threads: int) -> dict[str, Any]:
 
 
 def machine_info() -> dict[str, Any]:
-  """CPU model, cores, ISA flags, load and library versions."""
-  cpu = {}
-  try:
-    with open('/proc/cpuinfo') as f:
-      for line in f:
-        key, _, value = line.partition(':')
-        key = key.strip()
-        if key in ('model name', 'vendor_id', 'cpu family', 'model', 'flags') and key not in cpu:
-          cpu[key] = value.strip()
-  except OSError:
-    pass
-  flags = set(cpu.get('flags', '').split())
+  """CPU model, cores, ISA flags, load, library versions, and the commit and date (provenance)."""
+  record = provenance.provenance(with_devices=False)
+  cpu = record.pop('cpu')
   info = {
-      'cpu_model': cpu.get('model name', platform.processor()),
-      'cpu_vendor': cpu.get('vendor_id'),
-      'cpu_family_model': f'{cpu.get("cpu family")}/{cpu.get("model")}',
-      'isa': {name: name in flags for name in _ISA_FLAGS},
+      'cpu_model': cpu['model'],
+      'cpu_vendor': cpu['vendor'],
+      'cpu_family_model': cpu['family_model'],
+      'isa': cpu['isa'],
       'cpu_count': os.cpu_count(),
-      'schedulable_cores': num_cores(),
-      'loadavg': os.getloadavg(),
+      'schedulable_cores': record.pop('cores'),
+      'loadavg': record.pop('load_average'),
       'python': sys.version.split()[0],
-      'platform': platform.platform(),
+      **record,
   }
   for module in ('jax', 'jaxlib', 'flax', 'torch', 'transformers', 'numpy'):
     mod = sys.modules.get(module)
@@ -239,11 +227,7 @@ def write_json(result: Mapping[str, Any], output: str | None) -> None:
   if not output:
     print(text)
     return
-  directory = os.path.dirname(output)
-  if directory:
-    os.makedirs(directory, exist_ok=True)
-  with open(output, 'w') as f:
-    f.write(text + '\n')
+  atomic.write_text(output, text + '\n')
 
 
 def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, str, str]]

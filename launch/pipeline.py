@@ -5,13 +5,10 @@ time, the benchmark statistics and the reports (xDR vs xDR+xQG with significance
 """
 
 import json
-import os
-import platform
 
 from absl import app
 from absl import flags
 from etils import epath
-import jax
 
 from launch import stages
 from xqg_jax.configs import flags as config_flags
@@ -20,6 +17,7 @@ from xqg_jax.data import prepare
 from xqg_jax.data.synthetic import stats as stats_lib
 from xqg_jax.eval import report
 from xqg_jax.io import atomic
+from xqg_jax.io import provenance
 
 _CONFIG = config_flags.define_config_flag()
 _WORKDIR = config_flags.define_workdir_flag()
@@ -30,16 +28,6 @@ _FROM = flags.DEFINE_enum('from_stage', None, stages.names(),
 _STAGES = flags.DEFINE_list('stages', None, 'Run only these stages (the others must have run).')
 
 
-def _machine() -> str:
-  """The CPU model, cores, load and JAX backend, for the timings record."""
-  model = next((line.partition(':')[2].strip()
-                for line in epath.Path('/proc/cpuinfo').read_text().splitlines()
-                if line.startswith('model name')), platform.machine())
-  load = ', '.join(f'{x:.2f}' for x in os.getloadavg())
-  return (f'{model}, {len(os.sched_getaffinity(0))} cores, load average {load}, '
-          f'JAX {jax.default_backend()} ({jax.device_count()} devices)')
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
@@ -47,8 +35,10 @@ def main(argv):
   state = stages.run(_CONFIG.value, _WORKDIR.value, until=_UNTIL.value, only=_STAGES.value,
                      from_stage=_FROM.value)
   reports = epath.Path(_WORKDIR.value) / 'reports'
+  record = provenance.provenance()
   atomic.write_text(reports / report.TIMINGS_NAME, json.dumps(
-      {'stages': state['timings'], 'machine': _machine()}, indent=1) + '\n')
+      {'stages': state['timings'], 'machine': provenance.describe(record),
+       'provenance': record}, indent=1) + '\n')
   print('| stage | seconds |\n|---|---|')
   for name, seconds in state['timings'].items():
     print(f'| {name} | {seconds:.1f} |')

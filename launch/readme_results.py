@@ -20,6 +20,7 @@ from xqg_jax.data.synthetic import stats as stats_lib
 from xqg_jax.eval import report
 from xqg_jax.eval import select_stage
 from xqg_jax.io import atomic
+from xqg_jax.io import provenance
 from xqg_jax.robustness import report as robustness_report
 
 # DESIGN.md §1: mBERT xDR on XOR-TyDi dev, the xQG authors' reproduction (macro over 7 languages).
@@ -46,7 +47,7 @@ def render(workdir) -> str:
            report.markdown_table(['stage', 'seconds'],
                                  [[k, f'{v:.1f}'] for k, v in timings['stages'].items()]
                                  + [['total', f'{sum(timings["stages"].values()):.1f}']]),
-           f'Machine: {timings["machine"]}.\n']
+           f'Machine: {timings["machine"]}; code: {code_age(timings.get("provenance"))}.\n']
   stats = epath.Path(workdir) / 'data' / prepare.STATS_NAME
   if stats.exists():
     parts += ['### The synthetic benchmark\n', stats_lib.markdown(json.loads(stats.read_text()))]
@@ -96,13 +97,26 @@ def _selection_rows(workdir) -> list[dict]:
   return json.loads(path.read_text())['rows']
 
 
+def code_age(record: dict | None, head: str | None = None) -> str:
+  """'this commit', 'older commit X' or 'commit not recorded', for a result's provenance."""
+  head = head if head is not None else provenance.commit()['commit']
+  recorded = (record or {}).get('commit')
+  if not recorded:
+    return 'commit not recorded (older code)'
+  dirty = ' with uncommitted changes' if record.get('dirty') else ''
+  return f'this commit{dirty}' if recorded == head else f'older commit {recorded[:12]}{dirty}'
+
+
 def benchmarks_section(directory) -> str:
-  """The targets of every `results_*.json` in `directory` (the benchmarks' JSON outputs)."""
+  """The targets of every `results_*.json` in `directory` (the benchmarks' JSON outputs), each
+  row with its machine and whether it was measured on the current commit."""
   rows = []
+  head = provenance.commit()['commit']
   for path in sorted(epath.Path(directory).glob('results_*.json')):
     result = json.loads(path.read_text())
     machine = result['machine']
-    where = f'{machine["cpu_model"]}, {machine.get("schedulable_cores", machine["cpu_count"])} cores'
+    where = (f'{machine["cpu_model"]}, {machine.get("schedulable_cores", machine["cpu_count"])} '
+             f'cores; {code_age(machine, head)}')
     for target in result.get('targets') or []:
       label = ' '.join(str(target[k]) for k in ('size', 'variant') if target.get(k))
       rows.append([result['benchmark'], label, target['metric'], f'{target["value"]:.2f}',
@@ -112,7 +126,7 @@ def benchmarks_section(directory) -> str:
                    f'{result["ours"]["gb_per_s"]:.2f} ({result["ratio_ours_vs_numpy"]:.2f}x)',
                    '-', '-', where])
   return report.markdown_table(['benchmark', 'size', 'metric', 'value', 'target', 'met',
-                                'machine'], rows)
+                                'machine; code'], rows)
 
 
 def replace_section(text: str, section: str, path: str = 'README.md') -> str:

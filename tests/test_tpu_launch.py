@@ -28,7 +28,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 TPU = ['--name=xqg', '--zone=us-central2-b', '--project=my-proj']
 GCLOUD = 'gcloud compute tpus tpu-vm'
 WHERE = '--zone=us-central2-b --project=my-proj'
-SETUP = ('curl -LsSf https://astral.sh/uv/install.sh | sh && '
+SETUP = ('curl -LsSf https://astral.sh/uv/0.13.9/install.sh | sh && '
          '$HOME/.local/bin/uv venv --allow-existing --python 3.11 xqg-venv && '
          "$HOME/.local/bin/uv pip install --python xqg-venv/bin/python -e './xqg-jax[tpu]' gcsfs")
 
@@ -65,9 +65,15 @@ def test_create_spot_pod_slice():
 
 
 def test_install_copies_the_committed_checkout_to_every_worker():
-  assert _printed('install', *TPU) == [
-      f'git -C {ROOT} archive --format=tar.gz --output=/tmp/xqg-xqg-jax.tar.gz HEAD',
-      f'{GCLOUD} scp /tmp/xqg-xqg-jax.tar.gz xqg:xqg-jax.tar.gz --worker=all {WHERE}',
+  printed = _printed('install', *TPU)
+  archive = printed[0].split('--output=')[1].split()[0]
+  scratch = pathlib.Path(archive).parent  # A fresh private directory, never a fixed /tmp path.
+  assert scratch.name.startswith('xqg-tpu-') and scratch.is_dir()
+  assert oct(scratch.stat().st_mode & 0o777) == '0o700'
+  scratch.rmdir()
+  assert printed == [
+      f'git -C {ROOT} archive --format=tar.gz --output={archive} HEAD',
+      f'{GCLOUD} scp {archive} xqg:xqg-jax.tar.gz --worker=all {WHERE}',
       f"{GCLOUD} ssh xqg --worker=all --command 'rm -rf xqg-jax && mkdir xqg-jax && "
       f"tar -xzf xqg-jax.tar.gz -C xqg-jax && "
       + SETUP.replace("'", "'\"'\"'") + f"' {WHERE}"]

@@ -21,8 +21,9 @@ _ACCELERATOR = re.compile(r'(v2|v3|v4|v5litepod|v5p|v6e)-([1-9][0-9]*)')
 # The largest single-VM slice of every generation is size 8 (v4-8, v5litepod-8, v6e-8, ...).
 _MAX_SINGLE_HOST = 8
 _UV = '$HOME/.local/bin/uv'
+UV_VERSION = '0.13.9'  # the installer of this uv release, not whatever is newest
 _SETUP = (
-    'curl -LsSf https://astral.sh/uv/install.sh | sh',
+    f'curl -LsSf https://astral.sh/uv/{UV_VERSION}/install.sh | sh',
     f'{_UV} venv --allow-existing --python {PYTHON_VERSION} {REMOTE_VENV}',
     # gcsfs: etils.epath reads and writes gs:// through fsspec.
     f"{_UV} pip install --python {REMOTE_VENV}/bin/python -e './{REMOTE_DIR}[tpu]' gcsfs",
@@ -66,18 +67,20 @@ def delete(tpu: Tpu) -> list[Command]:
   return [tpu.gcloud('delete', tpu.name, '--quiet')]
 
 
-def install(tpu: Tpu, *, repo_root: str, repo_url: str, ref: str) -> list[Command]:
+def install(tpu: Tpu, *, repo_root: str, repo_url: str, ref: str,
+            scratch_dir: str) -> list[Command]:
   """Puts `ref` of the repository on every worker and installs it with the `[tpu]` extra.
 
   With `repo_url` each worker clones it; otherwise `ref` of the local checkout at `repo_root`
-  is archived (committed files only) and copied to every worker.
+  is archived (committed files only) into `scratch_dir` (a fresh private directory) and
+  copied to every worker.
   """
   if repo_url:
     local = []
     fetch = (f'git clone --quiet {shlex.quote(repo_url)} {REMOTE_DIR}',
              f'git -C {REMOTE_DIR} checkout --quiet {shlex.quote(ref)}')
   else:
-    archive = f'/tmp/{tpu.name}-{REMOTE_DIR}.tar.gz'
+    archive = f'{scratch_dir}/{tpu.name}-{REMOTE_DIR}.tar.gz'
     local = [['git', '-C', repo_root, 'archive', '--format=tar.gz', f'--output={archive}', ref],
              tpu.gcloud('scp', archive, f'{tpu.name}:{REMOTE_DIR}.tar.gz', '--worker=all')]
     fetch = (f'mkdir {REMOTE_DIR}', f'tar -xzf {REMOTE_DIR}.tar.gz -C {REMOTE_DIR}')

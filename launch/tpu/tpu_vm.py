@@ -16,6 +16,7 @@ Arguments after `--` go to the stage (`run` only).
 import os
 import shlex
 import subprocess
+import tempfile
 import sys
 
 from absl import app
@@ -69,7 +70,9 @@ def plan(action: str, stage_args: list[str]) -> list[commands.Command]:
       return commands.create(tpu, _ACCELERATOR_TYPE.value, _RUNTIME_VERSION.value, _SPOT.value)
     if action == 'install':
       return commands.install(tpu, repo_root=_REPO_ROOT, repo_url=_REPO_URL.value,
-                              ref=_REF.value)
+                              ref=_REF.value,
+                              scratch_dir='' if _REPO_URL.value else tempfile.mkdtemp(
+                                  prefix='xqg-tpu-'))
     if action == 'run':
       return commands.run(tpu, accelerator_type=_ACCELERATOR_TYPE.value, stage=_STAGE.value,
                           config=_CONFIG.value, workdir=_WORKDIR.value, stage_args=stage_args)

@@ -15,6 +15,7 @@ from xqg_jax.eval import ir_metrics
 from xqg_jax.eval import plots
 from xqg_jax.eval import xor_retrieve
 from xqg_jax.io import atomic
+from xqg_jax.io import provenance
 
 MARKDOWN_NAME = 'report.md'
 JSON_NAME = 'report.json'
@@ -292,7 +293,8 @@ def write_split_report(directory, *, config, split: str, results: Mapping, compa
               'system_names': {n: system_name(n) for n in results}, 'settings': settings,
               'results': {n: r[split] for n, r in results.items()}, 'comparisons': comparisons,
               'selection': selection, 'sweep': sweep, 'quality': quality,
-              'plots': [name for name, *_ in pending_plots]}
+              'plots': [name for name, *_ in pending_plots],
+              'provenance': provenance.provenance()}
   text = json.dumps(document, indent=1, ensure_ascii=False, allow_nan=False) + '\n'
   for name, plot, data, kwargs in pending_plots:
     plot(data, directory / name, **kwargs)

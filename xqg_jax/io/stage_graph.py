@@ -18,6 +18,7 @@ from etils import epath
 import ml_collections
 
 from xqg_jax.io import atomic
+from xqg_jax.io import provenance
 from xqg_jax.io import manifest as manifest_lib
 from xqg_jax.io import stage as stage_lib
 
@@ -97,7 +98,7 @@ def make_record(stage: Stage, config, produced: State,
   return {'version': RECORD_VERSION, 'config': config_values(stage, config),
           'files': file_digests(stage, config),
           'upstream': {name: record_digest(records[name]) for name in stage.after},
-          'state': produced}
+          'state': produced, 'provenance': provenance.provenance()}
 
 
 def _show(value: Any) -> str:

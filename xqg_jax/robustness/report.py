@@ -14,6 +14,7 @@ from matplotlib.backends import backend_agg
 
 from xqg_jax.eval import report as eval_report
 from xqg_jax.io import atomic
+from xqg_jax.io import provenance
 
 MARKDOWN_NAME = 'robustness.md'
 JSON_NAME = 'robustness.json'
@@ -119,7 +120,8 @@ def write(directory, results: Mapping[str, dict], names: Mapping[str, str],
     parts.append(f'## {metric} by language\n\n{language_table(results, names, metric)}')
   document = {'title': title, 'systems': dict(names), 'metrics': list(metrics),
               'attacks': {attack: {k: v for k, v in result.items() if k != 'per_query'}
-                          for attack, result in results.items()}}
+                          for attack, result in results.items()},
+              'provenance': provenance.provenance()}
   atomic.write_text(directory / MARKDOWN_NAME, '\n'.join(parts))
   atomic.write_text(directory / JSON_NAME,
                     json.dumps(document, indent=1, ensure_ascii=False) + '\n')
