@@ -53,7 +53,7 @@ def _write_embeddings(directory: pathlib.Path, shards) -> None:
   for s, (emb, ids) in enumerate(shards):
     np.save(directory / f'emb-{s:05d}-of-{n:05d}.npy', emb, allow_pickle=False)
     (directory / f'ids-{s:05d}-of-{n:05d}.txt').write_text(''.join(f'{i}\n' for i in ids))
-  (directory / 'meta.json').write_text(json.dumps({'dim': shards[0][0].shape[1],
+  (directory / 'meta.json').write_text(json.dumps({'kind': 'exact', 'dim': shards[0][0].shape[1],
                                                    'num_shards': n}))
 
 
@@ -233,6 +233,11 @@ def test_index_stage_bad_shards(tmp_path):
   with pytest.raises(ValueError, match=r'emb-00001-of-00002\.npy: empty shard'):
     index_stage.build(_config('scann'), tmp_path / 'i1', tmp_path / 'empty', {})
   with pytest.raises(ValueError, match=r'emb-00001-of-00002\.npy: empty shard'):
+    index_stage.search(_config('exact'), tmp_path / 'empty', good[:2], 5)
+  meta = json.loads((tmp_path / 'empty/meta.json').read_text())
+  del meta['kind']
+  (tmp_path / 'empty/meta.json').write_text(json.dumps(meta))
+  with pytest.raises(ValueError, match=r'empty/meta\.json: no "kind"'):
     index_stage.search(_config('exact'), tmp_path / 'empty', good[:2], 5)
   bad = good.copy()
   bad[123, 0] = np.inf

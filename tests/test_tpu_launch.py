@@ -241,3 +241,14 @@ def test_datasets_and_manual_files_on_gcs(gcs):
   digest = prepare.data_digest(config, manual)
   atomic.write_text(manual / 'corpus.tsv', files['corpus.tsv'].replace('Egypt', 'Libya'))
   assert prepare.data_digest(config, manual) != digest  # same size: the content is digested
+
+
+def test_a_torn_last_metrics_line_is_dropped_on_resume(tmp_path):
+  path = tmp_path / 'metrics.jsonl'
+  path.write_text('{"step": 1, "loss": 1.0}\n{"step": 2, "loss": 0.5}\n{"step": 3, "lo')
+  metrics.MetricsWriter(path, examples_per_step=1, start_step=2)
+  assert [json.loads(line) for line in path.read_text().splitlines()] == [
+      {'step': 1, 'loss': 1.0}, {'step': 2, 'loss': 0.5}]
+  path.write_text('{"step": 1, "loss": 1.0}\n{"step": 2, "lo\n{"step": 3, "loss": 0.25}\n')
+  with pytest.raises(ValueError, match=r'metrics\.jsonl:2: not a JSON metrics row'):
+    metrics.MetricsWriter(path, examples_per_step=1, start_step=3)

@@ -49,6 +49,14 @@ def test_missing_ranking_is_an_error():
     xor_retrieve.evaluate({}, [records.Query('q9', 'x', ('a',), 'ar')], PASSAGES)
 
 
+def test_an_empty_evaluation_set_is_an_error_not_a_zero():
+  with pytest.raises(ValueError, match='no query to evaluate'):
+    xor_retrieve.evaluate({}, [], PASSAGES)
+  only_yes_no = [records.Query('q1', 'x', ('yes',), 'ja')]
+  with pytest.raises(ValueError, match='no query to evaluate'):
+    xor_retrieve.evaluate({'q1': ['p1']}, only_yes_no, PASSAGES)
+
+
 def _filler(n):
   return ' '.join(f'f{i}' for i in range(n))
 

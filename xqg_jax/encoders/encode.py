@@ -127,8 +127,8 @@ def finish(directory, num_shards: int, *, stage_name: str, stage_config: dict, i
     logging.info('%s: waiting for shards %s from other processes', directory, missing)
     return
   shape, dtype = _npy_header(directory / shard_name('emb', 0, num_shards, 'npy'))
-  meta = {'dim': int(shape[1]), 'dtype': str(dtype), 'num_shards': num_shards,
-          **stage_config}
+  meta = {'kind': 'exact', 'dim': int(shape[1]), 'dtype': str(dtype),  # searchable as it is
+          'num_shards': num_shards, **stage_config}
   atomic.write_text(directory / META_JSON, json.dumps(meta, indent=1) + '\n')
 
   def produce(d):

@@ -79,7 +79,7 @@ def make_train_step(model: bi_encoder.BiEncoder, tx: optax.GradientTransformatio
     (_, metrics), grads = compute(state.params, batch, rng)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    metrics = {**metrics, 'grad_norm': optax.global_norm(grads),
+    metrics = {**metrics, 'grad_norm': optax.tree.norm(grads),
                'temperature': temperature(state.params)}
     return state_lib.TrainState(step=state.step + 1, params=params, opt_state=opt_state), metrics
 

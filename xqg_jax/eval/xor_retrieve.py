@@ -123,7 +123,13 @@ def query_outcomes(ranked_texts: Mapping[str, Sequence[str]], queries: Sequence[
 
 
 def aggregate(outcomes: Outcomes, kilo_tokens: Sequence[int] = (2, 5)) -> dict:
-  """{'R@2kt': {'ar': .., ..., 'macro': ..}, ..., 'counted': {lang: n}} (scores in percent)."""
+  """{'R@2kt': {'ar': .., ..., 'macro': ..}, ..., 'counted': {lang: n}} (scores in percent).
+
+  Raises ValueError when there is no outcome: a macro average of nothing is not 0.
+  """
+  if not outcomes:
+    raise ValueError('no query to evaluate: the set is empty, or no query has an answer that '
+                     'R@kt can find in a passage (yes/no answers are not counted)')
   counted: dict[str, int] = {}
   for outcome in outcomes.values():
     counted[outcome['lang']] = counted.get(outcome['lang'], 0) + 1
@@ -133,7 +139,7 @@ def aggregate(outcomes: Outcomes, kilo_tokens: Sequence[int] = (2, 5)) -> dict:
     for outcome in outcomes.values():
       hits[outcome['lang']] = hits.get(outcome['lang'], 0) + outcome[metric_name(k)]
     per_lang = {lang: 100.0 * hits[lang] / n for lang, n in counted.items()}
-    per_lang['macro'] = float(np.mean(list(per_lang.values()))) if per_lang else 0.0
+    per_lang['macro'] = float(np.mean(list(per_lang.values())))
     out[metric_name(k)] = per_lang
   return out
 

@@ -34,7 +34,7 @@ def make_train_step(model, tx: optax.GradientTransformation, *, seed: int) -> Ca
 
     (_, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
-    metrics = {**metrics, 'grad_norm': optax.global_norm(grads)}
+    metrics = {**metrics, 'grad_norm': optax.tree.norm(grads)}
     return state_lib.TrainState(step=state.step + 1,
                                 params=optax.apply_updates(state.params, updates),
                                 opt_state=opt_state), metrics

@@ -144,9 +144,12 @@ def _shards(config, directory: epath.Path, dim: int):
                             'embedding or index directory')
   meta = json.loads(meta_path.read_text())
   kind = config.index.kind
-  if meta.get('kind', 'exact') != kind:
-    raise ValueError(f'{directory} holds a {meta.get("kind", "exact")!r} index (an embedding '
-                     f'directory is the exact one), but index.kind={kind!r}')
+  if 'kind' not in meta:
+    raise ValueError(f'{meta_path}: no "kind" (written by older code); run the stage that made '
+                     f'{directory} again')
+  if meta['kind'] != kind:
+    raise ValueError(f'{directory} holds a {meta["kind"]!r} index (an embedding directory is '
+                     f'the exact one), but index.kind={kind!r}')
   if meta['dim'] != dim:
     raise ValueError(f'query dim {dim} does not match index dim {meta["dim"]} of {directory}')
   num_shards = meta['num_shards']

@@ -29,8 +29,8 @@ class MetricsWriter:
     if self._active:
       self.path.parent.mkdir(parents=True, exist_ok=True)
       if self.path.exists():
-        self._lines = [line + '\n' for line in self.path.read_text().splitlines()
-                       if line and json.loads(line)['step'] <= start_step]
+        self._lines = [json.dumps(row) + '\n' for row in read_rows(self.path)
+                       if row['step'] <= start_step]
       atomic.write_text(self.path, ''.join(self._lines))
 
   def write(self, step: int, metrics: dict) -> dict:
@@ -50,3 +50,21 @@ class MetricsWriter:
       logging.info('step %d: %s', step, ', '.join(f'{k}={v:.4g}' for k, v in row.items()
                                                   if k != 'step'))
     return row
+
+
+def read_rows(path) -> list[dict]:
+  """The rows of a metrics JSONL file. A torn last line (the process was killed while
+  appending it) is dropped with a warning; a bad line before it is an error naming it."""
+  lines = epath.Path(path).read_text().splitlines()
+  rows = []
+  for number, line in enumerate(lines, 1):
+    if not line:
+      continue
+    try:
+      rows.append(json.loads(line))
+    except json.JSONDecodeError as e:
+      if number == len(lines):
+        logging.warning('%s:%d: dropping a torn last line (%s)', path, number, e)
+        break
+      raise ValueError(f'{path}:{number}: not a JSON metrics row ({e})') from e
+  return rows

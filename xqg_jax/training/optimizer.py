@@ -1,6 +1,7 @@
 """Optimizers from config: AdamW or Adafactor, warmup + linear decay, clipping, decay mask."""
 
 import flax
+from flax.core import meta
 import jax
 import optax
 
@@ -27,7 +28,7 @@ def decay_mask(params) -> dict:
   flat = flax.traverse_util.flatten_dict(params)
   skip = ('bias', 'scale', 'log_temperature')
   return flax.traverse_util.unflatten_dict(
-      {path: not any(part in skip for part in path) and jax.numpy.ndim(leaf) > 1
+      {path: not any(part in skip for part in path) and jax.numpy.ndim(meta.unbox(leaf)) > 1
        for path, leaf in flat.items()})
 
 
