@@ -23,7 +23,7 @@ from xqg_jax.io import atomic
 from xqg_jax.io import provenance
 from xqg_jax.robustness import report as robustness_report
 
-# DESIGN.md §1: mBERT xDR on XOR-TyDi dev, the xQG authors' reproduction (macro over 7 languages).
+# The paper's mBERT xDR -> xDR+xQG on XOR-TyDi dev (Zhuang et al., SIGIR 2023; macro, 7 languages).
 PAPER = {'R@2kt': (44.20, 46.23), 'R@5kt': (51.84, 53.35)}
 BEGIN, END = '<!-- results:begin -->', '<!-- results:end -->'
 

@@ -1,4 +1,4 @@
-"""Fusion of generated-question embeddings into passage embeddings (DESIGN.md §1)."""
+"""Fusion of generated-question embeddings into passages: (1 - alpha) E_p(p) + alpha SUM E_q(q)."""
 
 import os
 import re

@@ -10,7 +10,7 @@ from typing import Sequence
 
 @dataclasses.dataclass(frozen=True)
 class Language:
-  """One query language (DESIGN.md §2)."""
+  """One query language: code, name, script, family, resource level."""
   code: str
   name: str  # English name, as written in the xQG prompt.
   family: str

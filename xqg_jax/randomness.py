@@ -1,4 +1,4 @@
-"""Randomness derived from names, not from call order (DESIGN.md §4).
+"""Randomness derived from names, not from call order (independent of process and device counts).
 
 Every random choice about an item derives from (seed, item id, language, sample index, ...), so
 outputs do not change with batch size, device count, process count or a resume.

@@ -1,4 +1,4 @@
-"""Folding generated-question embeddings into passage embeddings (DESIGN.md §1).
+"""Folding generated-question embeddings into passage embeddings.
 
 `p_aug = (1 - alpha) * E_p(p) + alpha * SUM_{L, i} E_q(q_{L,i})` over the chosen languages L
 and the first `num_queries` questions i of each (`reduce='mean'` divides the sum by their

@@ -39,7 +39,7 @@ def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
 
 
 def base_config() -> ml_collections.ConfigDict:
-  """The paper's setting (DESIGN.md §1) with every field the stages read."""
+  """The paper's setting with every field the stages read."""
   c = ml_collections.ConfigDict()
   c.name = 'base'
   c.seed = 0
@@ -55,7 +55,6 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.q_max_len = 32
   c.data.p_max_len = 128
   c.data.length_buckets = (16, 32, 64, 128)
-  c.data.shuffle = True
 
   c.synthetic = ml_collections.ConfigDict()
   c.synthetic.seed = 20230503
@@ -115,7 +114,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.xdr.log_every = 50
   c.xdr.encode_batch_size = 256
 
-  # xQG: the mT5 query generator, its fine-tuning and generation (DESIGN.md §1).
+  # xQG: the mT5 query generator, its fine-tuning and generation.
   c.xqg = ml_collections.ConfigDict()
   c.xqg.preset = 'mt5-base'  # generation.t5.PRESETS name for the architecture
   c.xqg.init_from = ''  # local HF mT5 dir or hub id (e.g. google/mt5-base); '' = scratch
@@ -206,7 +205,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.correction = 'holm'  # across languages: holm | bonferroni | none
   c.eval.bootstrap = 10_000  # stratified bootstrap replicates of each delta's interval
   c.eval.confidence = 0.95  # of those intervals
-  # The selection grid on dev (`augment.select`) and the n-curve on test (`eval/sweep.py`).
+  # The selection grid on dev (`augment.select`) and the n-curve on test (`eval/sweep.py`,
+  # the `sweep` stage).
   c.eval.sweep_alphas = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3)
   c.eval.sweep_num_queries = (1, 2, 3, 4, 5)
 
@@ -245,7 +245,4 @@ def base_config() -> ml_collections.ConfigDict:
   c.distributed.coordinator_address = ''
   c.distributed.num_processes = 1
   c.distributed.process_id = 0
-
-  c.progress = ml_collections.ConfigDict()
-  c.progress.log_every_s = 10.0
   return c

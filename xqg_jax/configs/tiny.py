@@ -95,5 +95,4 @@ def get_config(arg=None):
   c.eval.permutations = 2_000
   c.eval.bootstrap = 2_000
   c.eval.sweep_alphas = (0.01, 0.03, 0.1, 0.3, 0.5)
-  c.progress.log_every_s = 2.0
   return c

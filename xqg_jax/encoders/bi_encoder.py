@@ -1,7 +1,7 @@
 """The xDR bi-encoder: query and passage towers, pooling, optional L2 norm, temperature.
 
 `tied=True` shares one `encoder` tower (DPR/Tevatron's shared encoder); `tied=False` has
-separate `query` and `passage` towers. score(q, p) = <E_q(q), E_p(p)> (DESIGN.md §1).
+separate `query` and `passage` towers. score(q, p) = <E_q(q), E_p(p)>.
 """
 
 from typing import Mapping

@@ -11,7 +11,7 @@ attention dots then read them in place, where with `[rows, length, heads, kv]` t
 all of them at every step. Top-k sampling searches the best vocabulary chunks only (`_top_k`).
 Together ~2x faster on CPU, same tokens (benchmarks/generate_throughput.py).
 
-Determinism (DESIGN.md §4): the token drawn for sample r of item b at step t uses the key
+Determinism: the token drawn for sample r of item b at step t uses the key
 `fold_in(fold_in(fold_in(..fold_in(key(seed), w_0).., w_k), r), t)` with `w_*` the item's key
 words (`item_keys`), and every computation is row-wise, so a sequence does not change with
 batch size, batch composition, padding rows or device count (at a fixed padded input length).

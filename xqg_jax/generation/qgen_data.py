@@ -1,8 +1,8 @@
 """xQG training examples: (prompt for language L with the positive passage) -> the L question.
 
 Pairs come from the training groups' positive passages and the training queries' languages
-(DESIGN.md §1 prompt). Batches follow the same global, process-count-independent plan as
-every other pipeline (`data.pipeline`).
+(`data.prompts`: "Generate a {Language} question for this passage"). Batches follow the
+same global, process-count-independent plan as every other pipeline (`data.pipeline`).
 """
 
 import collections

@@ -3,7 +3,7 @@
 For one attacked query set and each system (xDR, xDR+xQG), the attacked texts are embedded
 with the same query tower and searched like the clean queries. Per query: R@kt clean and
 attacked (0/100), the gold passage's presence in the top `success_k` before and after, the
-edit rate. Aggregates per language, per family (the language table, DESIGN.md §2) and macro:
+edit rate. Aggregates per language, per family (`languages.LANGUAGES`) and macro:
 R@kt clean / attacked / absolute drop / relative drop, attack success rate (of the queries
 whose gold was in the clean top-k and that the attack changed, the share whose gold left
 it), mean edit rate of the attacked queries, and the count of unattacked queries. The two

@@ -1,7 +1,8 @@
 """TREC run files: `qid Q0 docid rank score tag`, whitespace-separated, one hit per line.
 
-Written as pyserini writes them: queries in sorted id order, hits by (-score, docid), ranks from
-1, scores with 6 decimals.
+Written with queries in sorted id order, hits by score descending with ties by docid
+ascending (deterministic; trec_eval itself orders tied scores by docid descending, so tied hits
+may swap places there), ranks from 1, scores with 9 significant digits.
 """
 
 from typing import Iterator, Mapping, Sequence
@@ -31,7 +32,7 @@ def _parse(text: str) -> records.RunEntry:
 
 
 def ranked(hits: Sequence[tuple[str, float]]) -> list[tuple[str, float]]:
-  """`hits` in run order: score descending, ties by docid (trec_eval's order)."""
+  """`hits` in run order: score descending, ties by docid ascending."""
   return sorted(hits, key=lambda hit: (-hit[1], hit[0]))
 
 
@@ -51,7 +52,8 @@ def read_run_entries(path, policy: errors.BadRecordPolicy | None = None
 def read_run(path, policy: errors.BadRecordPolicy | None = None) -> Run:
   """The run of `path` as `{query id: [(docid, score), ...]}`, each list by (-score, docid).
 
-  As in trec_eval, the order comes from the scores; the rank column is only validated.
+  As in trec_eval, the order comes from the scores (ties as in `ranked`); the rank column is
+  only validated.
   """
   run: Run = {}
   for entry in read_run_entries(path, policy):

@@ -1,6 +1,6 @@
 """The offline synthetic cross-lingual retrieval benchmark: corpus, questions, groups, qrels.
 
-SIMULATION (DESIGN.md §5). English passages about a seeded world (`world.py`); questions in
+A SIMULATION, not real data. English passages about a seeded world (`world.py`); questions in
 ar, bn, fi, ja, ko, ru, te, am, km in their own scripts (`orthography.py`, `grammar.py`), whose
 answers are English spans of one positive passage. Entities are split between train, dev and
 test (10% dev, 10% test), so dev entity names were never seen in training questions: a
