@@ -49,7 +49,7 @@ def _summary(entries: list[dict], metrics: Sequence[str]) -> dict:
   attacked = [e for e in entries if e['attacked']]
   at_risk = [e for e in attacked if e['gold_clean']]
   out = {'n': len(entries), 'unattacked': len(entries) - len(attacked),
-         'edit_rate': float(np.mean([e['edit_rate'] for e in attacked])) if attacked else 0.0,
+         'edit_rate': float(np.mean([e['edit_rate'] for e in attacked])) if attacked else None,
          'success_rate': (float(np.mean([not e['gold_attacked'] for e in at_risk]))
                           if at_risk else None)}
   for metric in metrics:
@@ -76,7 +76,12 @@ def aggregate(entries: Mapping[str, dict], metrics: Sequence[str]) -> dict:
     parts = [per_lang[m] for m in members]
     out = {'languages': list(members), 'n': sum(p['n'] for p in parts),
            'unattacked': sum(p['unattacked'] for p in parts),
-           'edit_rate': float(np.mean([p['edit_rate'] for p in parts]))}
+           # A language the attack changed no query of has no edit rate; it is left out of
+           # the average (not counted as 0) and named here.
+           'languages_not_attacked': [m for m, p in zip(members, parts)
+                                      if p['edit_rate'] is None]}
+    edit_rates = [p['edit_rate'] for p in parts if p['edit_rate'] is not None]
+    out['edit_rate'] = float(np.mean(edit_rates)) if edit_rates else None
     rates = [p['success_rate'] for p in parts if p['success_rate'] is not None]
     out['success_rate'] = float(np.mean(rates)) if rates else None
     for metric in metrics:
