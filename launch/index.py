@@ -15,6 +15,7 @@ from etils import epath
 from xqg_jax.configs import flags as config_flags
 from xqg_jax.index import index_stage
 from xqg_jax.io import stage
+from xqg_jax.io import console
 from xqg_jax.parallel import multihost
 
 _CONFIG = config_flags.define_config_flag()
@@ -28,6 +29,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
   config = _CONFIG.value
+  console.quiet_libraries()
   multihost.initialize(config.distributed)
   embeddings = epath.Path(_EMBEDDINGS.value)
   out = index_stage.build(config, epath.Path(_WORKDIR.value) / 'index' / _NAME.value,

@@ -1,7 +1,8 @@
 """The whole pipeline, offline: `python -m launch.pipeline --config=tiny --workdir=/tmp/xqg`.
 
-Runs the stages in order (each skips work its manifest proves done) and prints per-stage
-time, the benchmark statistics and the reports (xDR vs xDR+xQG with significance, sweeps).
+Runs the stages in order (each skips work its manifest proves done) and ends with a summary:
+stage times, every system against xDR per split, and where the full reports are. Libraries'
+INFO logs are off (`--verbosity=1` brings them back).
 """
 
 import json
@@ -12,9 +13,8 @@ from etils import epath
 
 from launch import stages
 from xqg_jax.configs import flags as config_flags
+from xqg_jax.io import console
 from xqg_jax.parallel import multihost
-from xqg_jax.data import prepare
-from xqg_jax.data.synthetic import stats as stats_lib
 from xqg_jax.eval import report
 from xqg_jax.io import atomic
 from xqg_jax.io import provenance
@@ -31,6 +31,7 @@ _STAGES = flags.DEFINE_list('stages', None, 'Run only these stages (the others m
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  console.quiet_libraries()
   multihost.initialize(_CONFIG.value.distributed)
   state = stages.run(_CONFIG.value, _WORKDIR.value, until=_UNTIL.value, only=_STAGES.value,
                      from_stage=_FROM.value)
@@ -39,18 +40,8 @@ def main(argv):
   atomic.write_text(reports / report.TIMINGS_NAME, json.dumps(
       {'stages': state['timings'], 'machine': provenance.describe(record),
        'provenance': record}, indent=1) + '\n')
-  print('| stage | seconds |\n|---|---|')
-  for name, seconds in state['timings'].items():
-    print(f'| {name} | {seconds:.1f} |')
-  stats_file = epath.Path(state['data_dir']) / prepare.STATS_NAME
-  if stats_file.exists():
-    print()
-    print(stats_lib.markdown(json.loads(stats_file.read_text())))
-  paths = list(state.get('reports', {}).values())
-  if 'robustness_report' in state:
-    paths.append(state['robustness_report'])
-  for path in paths:
-    print(f'\n{epath.Path(path).read_text()}\n(report, plots and JSON: {epath.Path(path).parent})')
+  print(stages.summary(state))
+
 
 
 if __name__ == '__main__':

@@ -22,6 +22,7 @@ from xqg_jax.encoders import encode_stage
 from xqg_jax.eval import evaluate_stage
 from xqg_jax.eval import report
 from xqg_jax.eval import systems as systems_lib
+from xqg_jax.io import console
 
 _CONFIG = config_flags.define_config_flag()
 _WORKDIR = config_flags.define_workdir_flag()
@@ -37,6 +38,7 @@ _K = flags.DEFINE_integer('k', 5, 'Passages shown per query.')
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  console.quiet_libraries()
   config = _CONFIG.value
   queries = [q.strip() for q in _QUERY.value]
   if not all(queries):

@@ -9,6 +9,7 @@ from absl import logging
 
 from launch import stages
 from xqg_jax.configs import flags as config_flags
+from xqg_jax.io import console
 from xqg_jax.parallel import multihost
 
 _CONFIG = config_flags.define_config_flag()
@@ -21,6 +22,7 @@ def run(stage: str) -> None:
   def main(argv):
     if len(argv) > 1:
       raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+    console.quiet_libraries()
     multihost.initialize(_CONFIG.value.distributed)
     state = stages.run(_CONFIG.value, _WORKDIR.value, until=stage)
     logging.info('%s done: %s', stage, {k: v for k, v in state.items() if k != 'timings'})

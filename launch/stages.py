@@ -399,3 +399,17 @@ def run(config: ml_collections.ConfigDict, workdir, until: str | None = None, *,
   it read are unchanged, else an error names the stage and what changed.
   """
   return stage_graph.run(STAGES, config, workdir, selection(until, only, from_stage))
+
+
+def summary(state: State) -> str:
+  """The end of a run: stage times, each split's systems against xDR, where the reports are."""
+  timings = state['timings']
+  lines = [f'Ran {len(timings)} stages in {sum(timings.values()):.0f} s: '
+           + ', '.join(f'{name} {seconds:.0f} s' for name, seconds in timings.items()) + '.']
+  for split, path in state.get('reports', {}).items():
+    document = json.loads((epath.Path(path).parent / report.JSON_NAME).read_text())
+    lines += [f'\n{split}: every system against xDR (macro, exact search)\n',
+              report.deltas_table(document['comparisons'], document['settings'])]
+  paths = [*state.get('reports', {}).values(), state.get('robustness_report')]
+  lines += ['Reports (Markdown, JSON and plots):'] + [f'  {p}' for p in paths if p]
+  return '\n'.join(lines)

@@ -314,6 +314,14 @@ def test_stage_selection_reuses_recorded_results(evaluated):
     stages.run(changed, workdir, from_stage='evaluate')
 
 
+def test_the_run_ends_with_a_short_summary(evaluated):
+  _, _, state = evaluated
+  text = stages.summary(state)
+  assert text.startswith(f'Ran {len(state["timings"])} stages in ')
+  assert 'test: every system against xDR' in text and 'xDR+xQG (query language)' in text
+  assert state['robustness_report'] in text and len(text.splitlines()) < 40
+
+
 def test_readme_results_are_rendered_from_the_reports(evaluated, tmp_path):
   from launch import readme_results  # pylint: disable=g-import-not-at-top
   from xqg_jax.eval import report  # pylint: disable=g-import-not-at-top
