@@ -21,8 +21,10 @@ def test_only_our_info_and_everyones_warnings_pass():
 
 
 def test_verbosity_one_keeps_library_info():
-  handler = absl_logging.get_absl_handler()
-  before, verbosity = list(handler.filters), absl_logging.get_verbosity()
+  handler, logger = absl_logging.get_absl_handler(), absl_logging.get_absl_logger()
+  # The logger's own level, not get_verbosity(): that reads the effective level, and setting
+  # it back would pin a logger that inherited (NOTSET) to WARNING for later tests.
+  before, level = list(handler.filters), logger.level
   try:
     absl_logging.set_verbosity(1)
     console.quiet_libraries()
@@ -33,4 +35,4 @@ def test_verbosity_one_keeps_library_info():
     assert sum(isinstance(f, console.OwnInfoOnly) for f in handler.filters) == 1
   finally:
     handler.filters[:] = before
-    absl_logging.set_verbosity(verbosity)
+    logger.setLevel(level)

@@ -135,7 +135,7 @@ def test_masked_lm_checkpoints_in_bin_and_sharded_layouts(tmp_path, caplog):
   assert (tmp_path / 'sharded' / 'model.safetensors.index.json').exists()
 
   for name, model in (('bin', bert_mlm), ('sharded', xlmr_mlm)):
-    with caplog.at_level(logging.INFO):
+    with caplog.at_level(logging.INFO, logger='absl'):
       config, params = hf_checkpoint.load_hf_encoder(tmp_path / name)
     assert not config.add_pooler
     assert ('cls.predictions' if name == 'bin' else 'lm_head.dense.weight') in caplog.text
