@@ -373,7 +373,7 @@ def main(argv):
                   'training_sample_size': _TRAIN_SAMPLE.value,
                   'dimensions_per_block': _DIMS_PER_BLOCK.value,
                   'anisotropic_quantization_threshold': _AQ_THRESHOLD.value,
-                  'reorder_k': 200}
+                  'reorder_k': 200, 'kmeans_iterations': 12, 'seed': _SEED.value}
   result = run(
       rows=10_000 if quick else _ROWS.value, dim=64 if quick else _DIM.value,
       num_queries=100 if quick else _QUERIES.value, k=_K.value,

@@ -196,6 +196,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.index.scann.dimensions_per_block = 2  # asymmetric hashing
   c.index.scann.anisotropic_quantization_threshold = 0.2
   c.index.scann.reorder_k = 250  # exact re-scoring of this many candidates
+  c.index.scann.kmeans_iterations = 12  # Lloyd steps for the tree's centers (ScaNN's default)
+  c.index.scann.seed = 0  # draws the k-means training sample and starting centers
 
   # Evaluation and the comparison of runs.
   c.eval = ml_collections.ConfigDict()

@@ -3,9 +3,12 @@
 The index is a k-means tree over the rows, asymmetric hashing (product quantization with the
 anisotropic loss) to score the rows of the searched leaves, and an exact float32 re-scoring
 of the best `reorder_k` candidates. Shards too small for that get ScaNN's brute force.
-ScaNN's k-means training is not deterministic (seen here with one training thread and fixed
-`clustering_seed`s; google-research/google-research#1747), so two builds of the same rows can
-rank a few candidates differently; a saved index searches identically after loading.
+
+Builds are reproducible: ScaNN's own k-means is not (same rows, same `clustering_seed`, one
+training thread, different centers; google-research/google-research#1747), so the tree's
+centers come from `kmeans.train`, seeded by `seed` in the config, and ScaNN is handed them
+with the rows' leaves as a partial set of assets; it trains the hashing codebook itself,
+which is deterministic once the partitions are fixed. Same rows and config, same index.
 
 A saved index is a directory of ScaNN's own files (protobufs and `.npy` arrays, written by
 its C++ code with paths relative to the directory) plus `index.json`; it is written in a
@@ -22,9 +25,16 @@ from typing import Any, Mapping, Sequence
 
 from absl import logging
 from etils import epath
+from google.protobuf import text_format
 import numpy as np
+from scann.partitioning import partitioner_pb2
+from scann.proto import partitioning_pb2
+from scann.proto import scann_pb2
 from scann.scann_ops.py import scann_ops_pybind
+from scann.trees.kmeans_tree import kmeans_tree_pb2
 
+from xqg_jax import randomness
+from xqg_jax.index import kmeans
 from xqg_jax.io import atomic
 
 INDEX_JSON = 'index.json'
@@ -62,6 +72,8 @@ def build_params(num_rows: int, scann_config: Mapping[str, Any]) -> dict[str, An
       'anisotropic_quantization_threshold':
           scann_config['anisotropic_quantization_threshold'],
       'reorder_k': min(scann_config['reorder_k'], num_rows),
+      'kmeans_iterations': scann_config['kmeans_iterations'],
+      'seed': scann_config['seed'],
   }
 
 
@@ -129,15 +141,47 @@ def build(embeddings: np.ndarray, scann_config: Mapping[str, Any], *,
   db = np.ascontiguousarray(embeddings, np.float32)
   builder = scann_ops_pybind.builder(db, num_neighbors, 'dot_product')
   if params['algorithm'] == 'brute_force':
-    builder = builder.score_brute_force()
-  else:
-    builder = builder.tree(
-        num_leaves=params['num_leaves'], num_leaves_to_search=params['num_leaves_to_search'],
-        training_sample_size=params['training_sample_size']).score_ah(
-            params['dimensions_per_block'],
-            anisotropic_quantization_threshold=params['anisotropic_quantization_threshold']
-        ).reorder(params['reorder_k'])
-  return Index(builder.build(), dim=int(embeddings.shape[1]), params=params)
+    return Index(builder.score_brute_force().build(), dim=int(db.shape[1]), params=params)
+  builder = builder.tree(
+      num_leaves=params['num_leaves'], num_leaves_to_search=params['num_leaves_to_search'],
+      training_sample_size=params['training_sample_size']).score_ah(
+          params['dimensions_per_block'],
+          anisotropic_quantization_threshold=params['anisotropic_quantization_threshold']
+      ).reorder(params['reorder_k'])
+  rng = randomness.numpy_rng(params['seed'], 'scann-partitions')
+  sample = db[np.sort(rng.choice(len(db), params['training_sample_size'], replace=False))]
+  centers = kmeans.train(sample, params['num_leaves'], params['kmeans_iterations'], rng)
+  leaves, _ = kmeans.nearest_center(db, centers)
+  with tempfile.TemporaryDirectory() as assets:
+    _write_partitioned_assets(assets, builder.create_config(), db, centers, leaves)
+    searcher = scann_ops_pybind.load_searcher(assets, assets_backcompat_shim=False)
+  return Index(searcher, dim=int(db.shape[1]), params=params)
+
+
+def _write_partitioned_assets(directory: str, config_text: str, db: np.ndarray,
+                              centers: np.ndarray, leaves: np.ndarray) -> None:
+  """ScaNN's files for a tree whose centers and row leaves are given (no hashing yet)."""
+  root = kmeans_tree_pb2.SerializedKMeansTree.Node(leaf_id=-1,
+                                                  learned_spilling_threshold=float('nan'))
+  for leaf, center in enumerate(centers):
+    root.centers.add().dimension.extend(center.astype(np.float64).tolist())
+    root.children.add(leaf_id=leaf, learned_spilling_threshold=float('nan'))
+  partitioner = partitioner_pb2.SerializedPartitioner(n_tokens=len(centers))
+  partitioner.kmeans.kmeans_tree.root.CopyFrom(root)
+  partitioner.kmeans.kmeans_tree.learned_spilling_type = (
+      partitioning_pb2.DatabaseSpillingConfig.NO_SPILLING)
+  files = {'scann_config.pb': text_format.Parse(config_text, scann_pb2.ScannConfig()),
+           'serialized_partitioner.pb': partitioner}
+  for name, message in files.items():
+    with open(os.path.join(directory, name), 'wb') as f:
+      f.write(message.SerializeToString())
+  np.save(os.path.join(directory, 'dataset.npy'), db)
+  np.save(os.path.join(directory, 'datapoint_to_token.npy'), leaves.astype(np.int32))
+  with open(os.path.join(directory, 'scann_assets.pbtxt'), 'w') as f:
+    for kind, path in (('PARTITIONER', 'serialized_partitioner.pb'),
+                       ('TOKENIZATION_NPY', 'datapoint_to_token.npy'),
+                       ('DATASET_NPY', 'dataset.npy')):
+      f.write(f'assets {{ asset_type: {kind} asset_path: "{path}" }}\n')
 
 
 def load(directory) -> Index:
