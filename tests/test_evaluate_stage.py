@@ -345,3 +345,31 @@ def test_the_readme_has_one_results_section():
   from launch import readme_results  # pylint: disable=g-import-not-at-top
   text = (pathlib.Path(__file__).parent.parent / 'README.md').read_text()
   assert text.count(readme_results.BEGIN) == text.count(readme_results.END) == 1
+
+
+def _readme_examples() -> str:
+  """The Python blocks of the README's library section, in order."""
+  text = (pathlib.Path(__file__).resolve().parents[1] / 'README.md').read_text()
+  section = text.split('\n## Using the library\n', 1)[1].split('\n## ', 1)[0]
+  blocks = [block.split('```', 1)[0] for block in section.split('```python\n')[1:]]
+  assert len(blocks) == 3, 'the README library section changed: update this test'
+  return '\n'.join(blocks)
+
+
+def test_the_readme_library_examples_run_on_a_finished_run(evaluated):
+  config, workdir, state = evaluated
+  code = _readme_examples()
+  tokenizer = "'workdir/tiny/tokenizers/encoder/hf'"
+  for line in ("run_config = tiny.get_config()\n", tokenizer, "'workdir/tiny/"):
+    assert line in code, line
+  code = code.replace("run_config = tiny.get_config()\n", 'run_config = CONFIG\n')
+  code = code.replace(tokenizer, repr(state['encoder_tokenizer']))  # The fixture's is shared.
+  code = code.replace("'workdir/tiny/", f"'{workdir}/")
+  namespace = {'CONFIG': config}
+  exec(compile(code, 'README.md', 'exec'), namespace)  # pylint: disable=exec-used
+  assert namespace['hidden'].shape[:2] == (1, 4)
+  corpus, questions = namespace['corpus'], namespace['questions']
+  assert questions.shape == (1, corpus.shape[1]) and np.isfinite(questions).all()
+  want = np.argsort(-(questions @ corpus.T)[0], kind='stable')[:5]
+  np.testing.assert_array_equal(np.sort(namespace['rows'][0]), np.sort(want))
+  assert len(set(namespace['ann_rows'][0]) & set(want)) >= 3
