@@ -79,8 +79,12 @@ def render(workdir) -> str:
               report.n_curve_table(test['sweep'], 'R@2kt')]
   parts += ['### Selection on dev\n',
             report.selection_section(dev['selection'], _selection_rows(workdir), 'R@2kt')]
+  if test['generation'] or any(test['quality'].values()):
+    parts += ['### Generated questions\n']
+  if test['generation']:
+    parts += [report.generation_counts_text(test['generation'])]
   if any(test['quality'].values()):
-    parts += ['### Generated questions\n', report.generated_quality_table(test['quality'])]
+    parts += [report.generated_quality_table(test['quality'])]
   parts += ['### ScaNN beside exact search (test)\n',
             report.search_table({n: {'test': r} for n, r in test['results'].items()}, 'test',
                                 'R@2kt')]

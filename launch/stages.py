@@ -114,7 +114,8 @@ def _generate(config, workdir, state: State) -> State:
                            data_dir=state['data_dir'], tfds_dir=state['tfds_dir'],
                            tokenizer_dir=state['generator_tokenizer'],
                            inputs=_inputs(state, 'xqg_dir', 'data_dir'))
-  return {'generated_dir': str(out), 'generated_quality': _quality(config, out)}
+  return {'generated_dir': str(out), 'generated_quality': _quality(config, out),
+          'generated_counts': manifest_lib.read(out)['extra']['counts']}
 
 
 def _oracle(config, workdir, state: State) -> State:
@@ -251,6 +252,7 @@ def _report(config, workdir, state: State) -> State:
         selection=state['selection'], selection_rows=_selection_rows(workdir),
         sweep=state['sweeps'].get(split), quality={
             'xqg': state.get('generated_quality'), 'oracle': state.get('oracle_quality')},
+        generation=state['generated_counts'],
         title=f'xqg-jax {config.name}: retrieval on {split}')
     reports[split] = str(directory / report.MARKDOWN_NAME)
   return {'reports': reports}

@@ -253,6 +253,9 @@ def test_report_has_every_system_the_selection_and_the_n_curve(evaluated):
     document = json.loads((directory / 'report.json').read_text())
     assert document['comparisons'] == state['comparisons'][split]
     assert document['headline'] == stages.headline(state)
+    counts = manifest_lib.read(state['generated_dir'])['extra']['counts']
+    assert document['generation'] == counts and counts['questions'] > 0
+    assert f"xQG wrote {counts['questions']} questions" in text
     for name in document['plots']:
       assert (directory / name).read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
   assert 'against generated questions per language' in (

@@ -154,7 +154,8 @@ def _split_report_inputs():
   return dict(config=config, split='test', results=results,
               comparisons={'xqg_matched': {'R@2kt': comparison}},
               headline='xqg_matched', selection=selection, selection_rows=rows, sweep=sweep,
-              quality={'xqg': None}, title='t')
+              quality={'xqg': None}, title='t',
+              generation={'questions': 400, 'empty': 2, 'degenerate': 6, 'truncated_prompts': 1})
 
 
 def test_write_split_report(tmp_path):
@@ -169,10 +170,13 @@ def test_write_split_report(tmp_path):
                '| xDR+xQG (query language) | 25.0 | 25.0 | recall@10 0.990, recall@100 0.987 | '
                '3 | 300 | 1.00 | 0.50 |',
                'Dev macro R@2kt, xQG, query language (rows alpha, columns n)',
-               '| 0.3 | 21.3 | 25.3 |', '![n_curve_xqg.png](n_curve_xqg.png)'):
+               '| 0.3 | 21.3 | 25.3 |', '![n_curve_xqg.png](n_curve_xqg.png)',
+               'xQG wrote 400 questions: 2 (0.5%) empty, 6 (1.5%) degenerate',
+               '1 prompts were truncated'):
     assert text in markdown
   document = json.loads((tmp_path / 'report' / 'report.json').read_text())
   assert document['headline'] == 'xqg_matched'
+  assert document['generation'] == inputs['generation']
   assert document['comparisons']['xqg_matched']['R@2kt'] == inputs['comparisons'][
       'xqg_matched']['R@2kt']
 

@@ -220,9 +220,20 @@ def generated_quality_table(quality: Mapping[str, Mapping], split: str = 'test')
                                   'names entity (Latin)', 'distinct', 'answerable'], rows)
 
 
+def generation_counts_text(counts: Mapping[str, int]) -> str:
+  """One paragraph on what the generator wrote (the generate stage's counts)."""
+  questions = counts.get('questions', 0)
+  share = lambda key: f'{counts.get(key, 0)} ({counts.get(key, 0) / max(questions, 1):.1%})'
+  return (f'xQG wrote {questions} questions: {share("empty")} empty, {share("degenerate")} '
+          'degenerate (empty, or one word for more than half of four or more words); '
+          f'{counts.get("truncated_prompts", 0)} prompts were truncated to the input length. '
+          'Every question is fused as written.\n')
+
+
 def write_split_report(directory, *, config, split: str, results: Mapping, comparisons: Mapping,
                        headline: str, selection: Mapping, selection_rows: Sequence[Mapping],
-                       sweep: Mapping | None, quality: Mapping, title: str) -> list[str]:
+                       sweep: Mapping | None, quality: Mapping, generation: Mapping | None,
+                       title: str) -> list[str]:
   """Writes the plots, report.md and report.json of one split into `directory`.
 
   Args:
@@ -236,6 +247,8 @@ def write_split_report(directory, *, config, split: str, results: Mapping, compa
     selection_rows: its grid rows (dev R@kt per setting).
     sweep: the n-curve of this split (`sweep.run`), or None.
     quality: {source: generated-question quality or None}.
+    generation: the generate stage's counts (questions, empty, degenerate, truncated
+      prompts), or None.
     title: the report's heading.
 
   Tables and the JSON document are rendered (and so checked) before the first file is
@@ -287,12 +300,15 @@ def write_split_report(directory, *, config, split: str, results: Mapping, compa
                  + n_curve_table(sweep, primary) + '\n' + ''.join(
                      f'![{name}]({name})\n' for name, *_ in pending_plots
                      if name.startswith('n_curve')))
-  if any(quality.values()):
-    parts.append('## Generated questions\n\n' + generated_quality_table(quality))
+  if generation or any(quality.values()):
+    parts.append('## Generated questions\n\n'
+                 + (generation_counts_text(generation) + '\n' if generation else '')
+                 + (generated_quality_table(quality) if any(quality.values()) else ''))
   document = {'title': title, 'split': split, 'headline': headline,
               'system_names': {n: system_name(n) for n in results}, 'settings': settings,
               'results': {n: r[split] for n, r in results.items()}, 'comparisons': comparisons,
               'selection': selection, 'sweep': sweep, 'quality': quality,
+              'generation': generation,
               'plots': [name for name, *_ in pending_plots],
               'provenance': provenance.provenance()}
   text = json.dumps(document, indent=1, ensure_ascii=False, allow_nan=False) + '\n'
