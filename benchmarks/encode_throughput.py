@@ -1,7 +1,7 @@
 r"""Encoder forward throughput: our jitted Flax `bert.Encoder` vs transformers' PyTorch `BertModel`.
 
 Both run the same weights (a random-weight `BertModel` saved with `save_pretrained` and loaded
-with `hf_checkpoint.load_hf_encoder`), the same `[batch, seq_len]` inputs (random ids, every
+with `hf_bert.load_hf_encoder`), the same `[batch, seq_len]` inputs (random ids, every
 token real, token types 0) and the same number of intra-op threads. PyTorch runs in eval mode
 under `torch.inference_mode()`; its bf16 row uses CPU autocast (fp32 weights, bf16 matmuls,
 fp32 LayerNorm / softmax: the same mixed precision as ours with `dtype='bfloat16'`) or, with
@@ -119,9 +119,9 @@ def _jax_forward(directory: str, dtype: str, compiler_options: dict[str, Any], i
                  token_types) -> Callable[[], Any]:
   """A blocking jitted forward pass of our encoder loaded from `directory`."""
   import jax  # pylint: disable=g-import-not-at-top
-  from xqg_jax.encoders import bert  # pylint: disable=g-import-not-at-top
-  from xqg_jax.encoders import hf_checkpoint  # pylint: disable=g-import-not-at-top
-  config, params = hf_checkpoint.load_hf_encoder(directory, add_pooler=False, dtype=dtype)
+  from xqg_jax.models import bert  # pylint: disable=g-import-not-at-top
+  from xqg_jax.models import hf_bert  # pylint: disable=g-import-not-at-top
+  config, params = hf_bert.load_hf_encoder(directory, add_pooler=False, dtype=dtype)
   model = bert.Encoder(config)
   args = jax.device_put((params, ids, mask, token_types))
   forward = jax.jit(lambda p, i, m, t: model.apply({'params': p}, i, m, t))

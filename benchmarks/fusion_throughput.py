@@ -10,7 +10,7 @@ come from the page cache, so this measures compute and memory bandwidth, not dis
 output is real: one fused shard per input shard, fsynced to `--workdir`, and hashed for the
 stage manifest (`finish_s`).
 
-The inputs' `meta.json` is written by hand: `encode.finish` would hash every (symlinked)
+The inputs' `meta.json` is written by hand: `embedding_shards.finish` would hash every (symlinked)
 shard for a manifest, which fusion does not read.
 
 The peer, the roofline: the same formula with NumPy over the same shard files (`np.load`, a
@@ -76,8 +76,8 @@ _OUTPUT = flags.DEFINE_string('output', '', 'JSON output path; empty prints the 
 def build_inputs(root: str, *, shard_passages: int, num_shards: int, dim: int,
                  langs: Sequence[str], num_queries: int, seed: int = 0) -> tuple[str, str]:
   """Corpus and generated-question embedding directories; shard 0 real, the others symlinks."""
-  from xqg_jax.augment import generated_questions  # pylint: disable=g-import-not-at-top
-  from xqg_jax.encoders import encode  # pylint: disable=g-import-not-at-top
+  from xqg_jax.data.formats import generated_questions  # pylint: disable=g-import-not-at-top
+  from xqg_jax.data.formats import embedding_shards  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(seed)
   docids = [f'p{i:08d}' for i in range(shard_passages)]
   per_passage = len(langs) * num_queries
@@ -89,20 +89,22 @@ def build_inputs(root: str, *, shard_passages: int, num_shards: int, dim: int,
         for i in range(num_queries)])):
     directory = os.path.join(root, name)
     os.makedirs(directory)
-    emb_path = os.path.join(directory, encode.shard_name('emb', 0, num_shards, 'npy'))
+    emb_path = os.path.join(directory, embedding_shards.shard_name('emb', 0, num_shards, 'npy'))
     with open(emb_path, 'wb') as f:
       np.lib.format.write_array_header_2_0(f, {'descr': '<f4', 'fortran_order': False,
                                                 'shape': (len(ids), dim)})
       for start in range(0, shard_passages, _WRITE_CHUNK):
         count = min(_WRITE_CHUNK, shard_passages - start) * rows
         rng.standard_normal((count, dim), np.float32).tofile(f)
-    with open(os.path.join(directory, encode.shard_name('ids', 0, num_shards, 'txt')), 'w') as f:
+    ids_name = embedding_shards.shard_name('ids', 0, num_shards, 'txt')
+    with open(os.path.join(directory, ids_name), 'w') as f:
       f.write(''.join(f'{i}\n' for i in ids))
     for kind, ext in (('emb', 'npy'), ('ids', 'txt')):
       for shard in range(1, num_shards):
-        os.symlink(encode.shard_name(kind, 0, num_shards, ext),
-                   os.path.join(directory, encode.shard_name(kind, shard, num_shards, ext)))
-    with open(os.path.join(directory, encode.META_JSON), 'w') as f:
+        name = embedding_shards.shard_name(kind, shard, num_shards, ext)
+        os.symlink(embedding_shards.shard_name(kind, 0, num_shards, ext),
+                   os.path.join(directory, name))
+    with open(os.path.join(directory, embedding_shards.META_JSON), 'w') as f:
       f.write(f'{{"dim": {dim}, "dtype": "float32", "num_shards": {num_shards}}}\n')
     dirs.append(directory)
   return dirs[0], dirs[1]
@@ -138,13 +140,13 @@ def run_ours(out_dir: str, corpus_dir: str, questions_dir: str, alpha: float, re
   from xqg_jax.augment import fusion  # pylint: disable=g-import-not-at-top
   config = fusion.FusionConfig(alpha, reduce, tuple(langs), num_queries)
   jax.process_index()  # The JAX client counts in the baseline, not in the working set.
-  finish, finish_s = fusion.encode.finish, []
+  finish, finish_s = fusion.embedding_shards.finish, []
 
   def timed_finish(*args, **kwargs):  # Separates the manifest's hashing of the output.
     began = time.perf_counter()
     finish(*args, **kwargs)
     finish_s.append(time.perf_counter() - began)
-  fusion.encode.finish = timed_finish
+  fusion.embedding_shards.finish = timed_finish
   result = _timed(lambda: fusion.fuse_directory(out_dir, corpus_dir=corpus_dir,
                                                 questions_dir=questions_dir, fusion=config,
                                                 inputs={}), _status_bytes('VmRSS'))
@@ -204,7 +206,7 @@ def run(*, shard_passages: int, num_shards: int, dim: int, langs: Sequence[str],
         num_queries: int, alpha: float = 0.01, reduce: str = 'sum', repeats: int = 1,
         workdir: str | None = None) -> dict[str, Any]:
   """The whole benchmark; returns the JSON-able result."""
-  from xqg_jax.encoders import encode  # pylint: disable=g-import-not-at-top
+  from xqg_jax.data.formats import embedding_shards  # pylint: disable=g-import-not-at-top
   languages.validate(langs)
   os.environ.setdefault('JAX_PLATFORMS', 'cpu')
   per_passage = len(langs) * num_queries
@@ -222,7 +224,7 @@ def run(*, shard_passages: int, num_shards: int, dim: int, langs: Sequence[str],
         root, shard_passages=shard_passages, num_shards=num_shards, dim=dim, langs=langs,
         num_queries=num_queries)
     setup_s = time.perf_counter() - began
-    emb_paths = [tuple(os.path.join(d, encode.shard_name('emb', s, num_shards, 'npy'))
+    emb_paths = [tuple(os.path.join(d, embedding_shards.shard_name('emb', s, num_shards, 'npy'))
                        for d in (corpus_dir, questions_dir)) for s in range(num_shards)]
     for repeat in range(repeats):
       (timing, expected), other = in_child(run_numpy, emb_paths, alpha, reduce, per_passage)
@@ -234,7 +236,7 @@ def run(*, shard_passages: int, num_shards: int, dim: int, langs: Sequence[str],
       runs['ours'].append({**timing, 'other_processes_cores': other,
                            'contended': other > CONTENDED_CORES})
       for shard in range(num_shards):  # Every input shard is the same, so is every output.
-        fused, ids = encode.load_shard(out_dir, shard)
+        fused, ids = embedding_shards.load_shard(out_dir, shard)
         if len(ids) != shard_passages:
           raise AssertionError(f'{out_dir} shard {shard}: {len(ids)} passages')
         max_abs_diff = max(max_abs_diff, float(np.abs(fused - expected).max()))

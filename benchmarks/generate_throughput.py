@@ -108,7 +108,7 @@ def _ours(directory: str, dtype: str, ids, mask, sampling) -> tuple[Callable[[],
   """(A blocking call of our jitted generate, the loaded config and params)."""
   import jax  # pylint: disable=g-import-not-at-top
   from xqg_jax.generation import decoding  # pylint: disable=g-import-not-at-top
-  from xqg_jax.generation import hf_t5  # pylint: disable=g-import-not-at-top
+  from xqg_jax.models import hf_t5  # pylint: disable=g-import-not-at-top
   config, params = hf_t5.load_hf_t5(directory, dtype=dtype)
   keys = decoding.item_keys([(f'passage-{i}', 'bench') for i in range(len(ids))])
   params, ids, mask, keys = jax.device_put((params, ids, mask, keys))
@@ -135,7 +135,7 @@ def _logit_diff(model, config, params, ids, mask) -> float:
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   import torch  # pylint: disable=g-import-not-at-top
-  from xqg_jax.generation import t5  # pylint: disable=g-import-not-at-top
+  from xqg_jax.models import t5  # pylint: disable=g-import-not-at-top
   start = np.zeros((len(ids), 1), np.int32)
   ours = jax.jit(t5.T5(config).apply)({'params': params}, ids, mask, start)
   with torch.inference_mode():

@@ -5,7 +5,7 @@
 Writes `workdir/attacks/{attack}/{split}.jsonl`.
 """
 
-from launch import stage_main
+from launch import run_to_stage
 
 if __name__ == '__main__':
-  stage_main.run('attack')
+  run_to_stage.run('attack')

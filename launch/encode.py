@@ -3,7 +3,7 @@
   python -m launch.encode --config=tiny --workdir=/tmp/xqg
 """
 
-from launch import stage_main
+from launch import run_to_stage
 
 if __name__ == '__main__':
-  stage_main.run('encode')
+  run_to_stage.run('encode')

@@ -8,7 +8,7 @@ For every question source (xqg, oracle) and fusion (`augment.fusions`), at the s
 language-matched one.
 """
 
-from launch import stage_main
+from launch import run_to_stage
 
 if __name__ == '__main__':
-  stage_main.run('fuse')
+  run_to_stage.run('fuse')

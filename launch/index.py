@@ -14,8 +14,8 @@ from etils import epath
 
 from xqg_jax.configs import flags as config_flags
 from xqg_jax.index import index_stage
-from xqg_jax.io import stage
 from xqg_jax.io import console
+from xqg_jax.io import stage_dir
 from xqg_jax.parallel import multihost
 
 _CONFIG = config_flags.define_config_flag()
@@ -33,7 +33,7 @@ def main(argv):
   multihost.initialize(config.distributed)
   embeddings = epath.Path(_EMBEDDINGS.value)
   out = index_stage.build(config, epath.Path(_WORKDIR.value) / 'index' / _NAME.value,
-                          embeddings, inputs={'embeddings': stage.digest(embeddings)})
+                          embeddings, inputs={'embeddings': stage_dir.digest(embeddings)})
   logging.info('index (%s) ready: %s', config.index.kind, out)
 
 

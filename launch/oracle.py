@@ -6,7 +6,7 @@ Writes `workdir/oracle/generated-*.jsonl` in the generate stage's layout: n fres
 per language for every passage, never an evaluation query (the ceiling of augmentation).
 """
 
-from launch import stage_main
+from launch import run_to_stage
 
 if __name__ == '__main__':
-  stage_main.run('oracle')
+  run_to_stage.run('oracle')

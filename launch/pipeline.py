@@ -13,11 +13,11 @@ from etils import epath
 
 from launch import stages
 from xqg_jax.configs import flags as config_flags
-from xqg_jax.io import console
-from xqg_jax.parallel import multihost
-from xqg_jax.eval import report
+from xqg_jax.eval import retrieval_report
 from xqg_jax.io import atomic
+from xqg_jax.io import console
 from xqg_jax.io import provenance
+from xqg_jax.parallel import multihost
 
 _CONFIG = config_flags.define_config_flag()
 _WORKDIR = config_flags.define_workdir_flag()
@@ -37,7 +37,7 @@ def main(argv):
                      from_stage=_FROM.value)
   reports = epath.Path(_WORKDIR.value) / 'reports'
   record = provenance.provenance()
-  atomic.write_text(reports / report.TIMINGS_NAME, json.dumps(
+  atomic.write_text(reports / retrieval_report.TIMINGS_NAME, json.dumps(
       {'stages': state['timings'], 'machine': provenance.describe(record),
        'provenance': record}, indent=1) + '\n')
   print(stages.summary(state))

@@ -7,7 +7,7 @@ another world's entities in every script) into `workdir/xqg_pretrain/`; `train_x
 fine-tunes from its `hf/` export. Does nothing unless `xqg.pretrain` is configured.
 """
 
-from launch import stage_main
+from launch import run_to_stage
 
 if __name__ == '__main__':
-  stage_main.run('pretrain_xqg')
+  run_to_stage.run('pretrain_xqg')

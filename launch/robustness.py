@@ -5,7 +5,7 @@
 Writes `workdir/robustness/{split}/` and `workdir/reports/robustness/robustness.md|json` + plots.
 """
 
-from launch import stage_main
+from launch import run_to_stage
 
 if __name__ == '__main__':
-  stage_main.run('robustness')
+  run_to_stage.run('robustness')

@@ -13,14 +13,14 @@ from absl import flags
 from etils import epath
 
 from launch import stages
+from xqg_jax import languages
 from xqg_jax.configs import flags as config_flags
 from xqg_jax.data import errors
 from xqg_jax.data import tokenizers
 from xqg_jax.data.formats import corpus as corpus_format
-from xqg_jax import languages
 from xqg_jax.encoders import encode_stage
 from xqg_jax.eval import evaluate_stage
-from xqg_jax.eval import report
+from xqg_jax.eval import retrieval_report
 from xqg_jax.eval import systems as systems_lib
 from xqg_jax.io import console
 
@@ -60,7 +60,7 @@ def main(argv):
       epath.Path(state['data_dir']) / 'corpus.tsv',
       errors.BadRecordPolicy.from_name(config.on_bad_record)) if p.id in wanted}
   for i, query in enumerate(queries):
-    print(f'\n{query}  [{report.system_name(name)}, {config.index.kind}]')
+    print(f'\n{query}  [{retrieval_report.system_name(name)}, {config.index.kind}]')
     for rank, (docid, score) in enumerate(run[i][:_K.value], start=1):
       passage = passages[docid]
       print(f'{rank:3d}. {score:9.4f}  {docid}  {passage.title}: {passage.text[:100]}')

@@ -7,7 +7,7 @@ exact search over the dev queries and writes `workdir/select/selection.json` (th
 choices); the test queries are not read.
 """
 
-from launch import stage_main
+from launch import run_to_stage
 
 if __name__ == '__main__':
-  stage_main.run('select')
+  run_to_stage.run('select')

@@ -17,15 +17,15 @@ from xqg_jax.augment import fusion
 from xqg_jax.data import prepare
 from xqg_jax.data import tokenizers
 from xqg_jax.data.formats import augmented
+from xqg_jax.data.formats import embedding_shards
 from xqg_jax.data.formats import qrels as qrels_format
 from xqg_jax.data.synthetic import benchmark
 from xqg_jax.data.synthetic import generated_quality
-from xqg_jax.encoders import encode
 from xqg_jax.encoders import encode_stage
 from xqg_jax.encoders import train_xdr
 from xqg_jax.eval import compare
 from xqg_jax.eval import evaluate_stage
-from xqg_jax.eval import report
+from xqg_jax.eval import retrieval_report
 from xqg_jax.eval import select_stage
 from xqg_jax.eval import sweep
 from xqg_jax.eval import systems as systems_lib
@@ -33,14 +33,13 @@ from xqg_jax.eval import xor_retrieve
 from xqg_jax.generation import generate_stage
 from xqg_jax.generation import oracle_stage
 from xqg_jax.generation import train_xqg
-from xqg_jax.io import atomic
 from xqg_jax.io import manifest as manifest_lib
-from xqg_jax.io import stage as stage_lib
+from xqg_jax.io import stage_dir as stage_lib
 from xqg_jax.io import stage_graph
 from xqg_jax.io.stage_graph import Stage
 from xqg_jax.robustness import hotflip
 from xqg_jax.robustness import registry
-from xqg_jax.robustness import report as robustness_report
+from xqg_jax.robustness import robustness_report
 from xqg_jax.robustness import robustness_stage
 
 State = dict[str, Any]
@@ -242,11 +241,11 @@ def _sweep(config, workdir, state: State) -> State:
 
 
 def _report(config, workdir, state: State) -> State:
-  """`workdir/reports/{split}/report.md|json` + plots (`eval/report.py`)."""
+  """`workdir/reports/{split}/report.md|json` + plots (`eval/retrieval_report.py`)."""
   reports = {}
   for split in _splits(state):
     directory = epath.Path(workdir) / 'reports' / split
-    report.write_split_report(
+    retrieval_report.write_split_report(
         directory, config=config, split=split, results=state['results'],
         comparisons=state['comparisons'][split], headline=headline(state),
         selection=state['selection'], selection_rows=_selection_rows(workdir),
@@ -254,7 +253,7 @@ def _report(config, workdir, state: State) -> State:
             'xqg': state.get('generated_quality'), 'oracle': state.get('oracle_quality')},
         generation=state['generated_counts'],
         title=f'xqg-jax {config.name}: retrieval on {split}')
-    reports[split] = str(directory / report.MARKDOWN_NAME)
+    reports[split] = str(directory / retrieval_report.MARKDOWN_NAME)
   return {'reports': reports}
 
 
@@ -267,7 +266,7 @@ def _white_box_extras(config, state: State) -> dict[str, dict]:
   """Constructor arguments of the white-box attacks: the xDR query tower and its corpus."""
   encoder = encode_stage.load_encoder(config, state['xdr_dir'])
   tokenizer = tokenizers.load_tokenizer(state['encoder_tokenizer'])
-  corpus, corpus_ids = encode.load(state['embeddings']['corpus'])
+  corpus, corpus_ids = embedding_shards.load(state['embeddings']['corpus'])
   qrels = qrels_format.read_qrels(
       epath.Path(state['data_dir']) / f'qrels/{config.robustness.split}.txt')
   common = {'tokenizer': tokenizer, 'max_len': config.data.q_max_len}
@@ -325,7 +324,8 @@ def _robustness(config, workdir, state: State) -> State:
                    for k, d in s.corpora.items()}})
   metrics = [xor_retrieve.metric_name(k) for k in config.eval.kilo_tokens]
   directory = epath.Path(workdir) / 'reports' / 'robustness'
-  robustness_report.write(directory, results, {n: report.system_name(n) for n in compared},
+  system_names = {n: retrieval_report.system_name(n) for n in compared}
+  robustness_report.write(directory, results, system_names,
                           metrics, title=f'xqg-jax {config.name}: robustness on {split}')
   return {'robustness': {name: {k: v for k, v in r.items() if k != 'per_query'}
                          for name, r in results.items()},
@@ -409,9 +409,9 @@ def summary(state: State) -> str:
   lines = [f'Ran {len(timings)} stages in {sum(timings.values()):.0f} s: '
            + ', '.join(f'{name} {seconds:.0f} s' for name, seconds in timings.items()) + '.']
   for split, path in state.get('reports', {}).items():
-    document = json.loads((epath.Path(path).parent / report.JSON_NAME).read_text())
+    document = json.loads((epath.Path(path).parent / retrieval_report.JSON_NAME).read_text())
     lines += [f'\n{split}: every system against xDR (macro, exact search)\n',
-              report.deltas_table(document['comparisons'], document['settings'])]
+              retrieval_report.deltas_table(document['comparisons'], document['settings'])]
   paths = [*state.get('reports', {}).values(), state.get('robustness_report')]
   lines += ['Reports (Markdown, JSON and plots):'] + [f'  {p}' for p in paths if p]
   return '\n'.join(lines)

@@ -3,7 +3,7 @@
   python -m launch.train_xqg --config=tiny --workdir=/tmp/xqg
 """
 
-from launch import stage_main
+from launch import run_to_stage
 
 if __name__ == '__main__':
-  stage_main.run('train_xqg')
+  run_to_stage.run('train_xqg')

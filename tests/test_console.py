@@ -13,7 +13,7 @@ def _record(pathname, level):
 
 def test_only_our_info_and_everyones_warnings_pass():
   keep = console.OwnInfoOnly()
-  ours = f'{console.OWN_DIRS[0]}/io/stage.py'
+  ours = f'{console.OWN_DIRS[0]}/io/stage_dir.py'
   library = '/site-packages/orbax/checkpoint/checkpoint_manager.py'
   assert keep.filter(_record(ours, logging.INFO))
   assert not keep.filter(_record(library, logging.INFO))

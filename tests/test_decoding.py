@@ -11,7 +11,7 @@ import pytest
 from xqg_jax import common_types
 from xqg_jax.configs import common
 from xqg_jax.generation import decoding
-from xqg_jax.generation import t5
+from xqg_jax.models import t5
 from xqg_jax.parallel import mesh as mesh_lib
 from xqg_jax.parallel import partitioning
 

@@ -14,9 +14,9 @@ import jax  # pylint: disable=g-import-not-at-top,g-bad-import-order
 import jax.numpy as jnp
 
 from xqg_jax.data import tokenizers
-from xqg_jax.encoders import bert
-from xqg_jax.encoders import hf_checkpoint
 from xqg_jax.layers import attention
+from xqg_jax.models import bert
+from xqg_jax.models import hf_bert
 
 from tests import hf_testing
 
@@ -81,7 +81,7 @@ def hf_model(request, tmp_path_factory):
 
 def test_last_hidden_state_and_pooler_match_torch(hf_model):
   _, model, path = hf_model
-  config, params = hf_checkpoint.load_hf_encoder(path)
+  config, params = hf_bert.load_hf_encoder(path)
   assert config.add_pooler
   inputs = _inputs(config)
   hidden, pooled = _torch_forward(model, *inputs)
@@ -94,9 +94,9 @@ def test_last_hidden_state_and_pooler_match_torch(hf_model):
 
 def test_export_loads_in_transformers_with_identical_outputs(hf_model, tmp_path):
   model_type, _, path = hf_model
-  config, params = hf_checkpoint.load_hf_encoder(path)
-  hf_checkpoint.save_hf_encoder(config, params, tmp_path / 'export')
-  hf_checkpoint.save_hf_encoder(config, params, tmp_path / 'export')  # Replaces it.
+  config, params = hf_bert.load_hf_encoder(path)
+  hf_bert.save_hf_encoder(config, params, tmp_path / 'export')
+  hf_bert.save_hf_encoder(config, params, tmp_path / 'export')  # Replaces it.
   assert sorted(p.name for p in tmp_path.iterdir()) == ['export']
   exported = json.loads((tmp_path / 'export' / 'config.json').read_text())
   assert exported['model_type'] == model_type
@@ -113,7 +113,7 @@ def test_export_loads_in_transformers_with_identical_outputs(hf_model, tmp_path)
 
 def test_bfloat16_is_close_to_float32(hf_model):
   _, _, path = hf_model
-  config, params = hf_checkpoint.load_hf_encoder(path, dtype='bfloat16')
+  config, params = hf_bert.load_hf_encoder(path, dtype='bfloat16')
   inputs = _inputs(config)
   low = _flax_forward(config, params, *inputs)
   high = _flax_forward(dataclasses.replace(config, dtype='float32'), params, *inputs)
@@ -136,7 +136,7 @@ def test_masked_lm_checkpoints_in_bin_and_sharded_layouts(tmp_path, caplog):
 
   for name, model in (('bin', bert_mlm), ('sharded', xlmr_mlm)):
     with caplog.at_level(logging.INFO, logger='absl'):
-      config, params = hf_checkpoint.load_hf_encoder(tmp_path / name)
+      config, params = hf_bert.load_hf_encoder(tmp_path / name)
     assert not config.add_pooler
     assert ('cls.predictions' if name == 'bin' else 'lm_head.dense.weight') in caplog.text
     inputs = _inputs(config)
@@ -146,7 +146,7 @@ def test_masked_lm_checkpoints_in_bin_and_sharded_layouts(tmp_path, caplog):
 
 def test_pooler_can_be_skipped(hf_model):
   _, _, path = hf_model
-  config, params = hf_checkpoint.load_hf_encoder(path, add_pooler=False)
+  config, params = hf_bert.load_hf_encoder(path, add_pooler=False)
   assert not config.add_pooler and 'pooler' not in params
 
 
@@ -235,7 +235,7 @@ def test_bad_config(bert_dir, change, message):
   path, config, _ = bert_dir
   hf_testing.rewrite(path, config={**config, **change})
   with pytest.raises(ValueError, match=message):
-    hf_checkpoint.load_hf_encoder(path)
+    hf_bert.load_hf_encoder(path)
 
 
 def test_missing_and_corrupt_files(bert_dir, tmp_path):
@@ -243,23 +243,23 @@ def test_missing_and_corrupt_files(bert_dir, tmp_path):
   data = (path / 'model.safetensors').read_bytes()
   (path / 'model.safetensors').write_bytes(data[:len(data) // 2])
   with pytest.raises(ValueError, match='model.safetensors is not a valid safetensors'):
-    hf_checkpoint.load_hf_encoder(path)
+    hf_bert.load_hf_encoder(path)
   (path / 'model.safetensors').unlink()
   with pytest.raises(FileNotFoundError, match='none of the weight files'):
-    hf_checkpoint.load_hf_encoder(path)
+    hf_bert.load_hf_encoder(path)
   (path / 'pytorch_model.bin').write_bytes(b'not a zip file')
   with pytest.raises(ValueError, match='pytorch_model.bin is not a readable PyTorch'):
-    hf_checkpoint.load_hf_encoder(path)
+    hf_bert.load_hf_encoder(path)
   (path / 'config.json').write_text('{"model_type": ')
   with pytest.raises(ValueError, match='config.json is not valid JSON'):
-    hf_checkpoint.load_hf_encoder(path)
+    hf_bert.load_hf_encoder(path)
   (path / 'config.json').unlink()
   with pytest.raises(FileNotFoundError, match='config.json does not exist'):
-    hf_checkpoint.load_hf_encoder(path)
+    hf_bert.load_hf_encoder(path)
   with pytest.raises(FileNotFoundError, match='does not exist'):
-    hf_checkpoint.load_hf_encoder(tmp_path / 'nowhere')
+    hf_bert.load_hf_encoder(tmp_path / 'nowhere')
   with pytest.raises(FileNotFoundError, match='Hugging Face hub'):  # Offline in tests.
-    hf_checkpoint.load_hf_encoder('no-such-org/no-such-encoder')
+    hf_bert.load_hf_encoder('no-such-org/no-such-encoder')
 
 
 def test_missing_unexpected_and_misshapen_tensors(bert_dir):
@@ -270,7 +270,7 @@ def test_missing_unexpected_and_misshapen_tensors(bert_dir):
   tensors['roberta.pooler.dense.bias'] = torch.zeros(2)
   hf_testing.rewrite(path, tensors=tensors)
   with pytest.raises(ValueError) as error:
-    hf_checkpoint.load_hf_encoder(path, add_pooler=True)
+    hf_bert.load_hf_encoder(path, add_pooler=True)
   for text in ('missing tensor encoder.layer.1.output.dense.bias (64,)',
                'unexpected tensor encoder.layer.0.attention.self.rotary.weight',
                'unexpected tensor roberta.pooler.dense.bias'):
@@ -278,14 +278,14 @@ def test_missing_unexpected_and_misshapen_tensors(bert_dir):
   hf_testing.rewrite(path, config={**config, 'intermediate_size': 96})
   with pytest.raises(ValueError, match=r'tensor encoder.layer.0.intermediate.dense.weight has '
                                        r'shape \(128, 64\), expected \(96, 64\)'):
-    hf_checkpoint.load_hf_encoder(path)
+    hf_bert.load_hf_encoder(path)
 
 
 def test_export_rejects_params_of_another_config(hf_model, tmp_path):
   _, _, path = hf_model
-  config, params = hf_checkpoint.load_hf_encoder(path)
+  config, params = hf_bert.load_hf_encoder(path)
   with pytest.raises(ValueError, match="missing \\['layer_2/attention/key/bias'"):
-    hf_checkpoint.save_hf_encoder(dataclasses.replace(config, num_hidden_layers=3), params,
+    hf_bert.save_hf_encoder(dataclasses.replace(config, num_hidden_layers=3), params,
                                   tmp_path / 'out')
   assert not (tmp_path / 'out').exists()
 

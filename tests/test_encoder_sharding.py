@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from xqg_jax.configs import common
-from xqg_jax.encoders import bert
+from xqg_jax.models import bert
 from xqg_jax.parallel import mesh as mesh_lib
 from xqg_jax.parallel import partitioning
 

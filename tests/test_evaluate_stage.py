@@ -11,10 +11,10 @@ import pytest
 from launch import stages
 from xqg_jax.augment import fusion
 from xqg_jax.data.formats import augmented
+from xqg_jax.data.formats import embedding_shards
 from xqg_jax.data.formats import trec_run
 from xqg_jax.data.formats import xor_run
 from xqg_jax.data.synthetic import benchmark as benchmark_lib
-from xqg_jax.encoders import encode
 from xqg_jax.eval import evaluate_stage
 from xqg_jax.eval import fusion_grid
 from xqg_jax.eval import select_stage
@@ -23,7 +23,7 @@ from xqg_jax.eval import xor_retrieve
 from xqg_jax.index import index_stage
 from xqg_jax.io import manifest as manifest_lib
 from xqg_jax.io import stage_graph
-from xqg_jax.robustness import attack as attack_lib
+from xqg_jax.robustness import attacked_set as attack_lib
 
 
 def results_outcomes(directory):
@@ -99,7 +99,7 @@ def test_matched_fusion_routes_each_query_to_its_language_corpus(evaluated):
                                                             chosen['num_queries'])
   # A query's exact ranking is the exact search of its own language's fused corpus.
   run = trec_run.read_run(workdir / 'eval' / 'xqg_matched' / 'dev' / 'exact' / 'run.trec')
-  emb, qids = encode.load(state['embeddings']['queries-dev'])
+  emb, qids = embedding_shards.load(state['embeddings']['queries-dev'])
   exact = evaluate_stage.exact_config(config)
   for q in queries[:6]:
     row = qids.index(q.id)
@@ -160,7 +160,7 @@ def test_choose_breaks_ties_by_the_second_metric_then_the_simpler_setting():
 def test_grid_rankings_equal_fused_corpora_searched_exactly(evaluated, tmp_path):
   config, _, state = evaluated
   embeddings = state['embeddings']
-  emb, qids = encode.load(embeddings['queries-dev'])
+  emb, qids = embedding_shards.load(embeddings['queries-dev'])
   queries, _, _ = evaluate_stage.read_inputs(config, state['data_dir'], 'dev')
   langs = [{q.id: q.lang for q in queries}[qid] for qid in qids]
   settings = [fusion_grid.Setting('xqg', 'all', 0.5, 2), fusion_grid.Setting('xqg', 'matched',
@@ -178,7 +178,7 @@ def test_grid_rankings_equal_fused_corpora_searched_exactly(evaluated, tmp_path)
     system = systems_lib.System(s.name, routing)
     run = evaluate_stage.search(exact, system, routing, qids, emb, langs)
     fused = {key: dict(zip(ids, vectors))
-             for key, (vectors, ids) in ((k, encode.load(d)) for k, d in routing.items())}
+             for key, (vectors, ids) in ((k, embedding_shards.load(d)) for k, d in routing.items())}
     for i, qid in enumerate(qids):
       vectors = fused[langs[i] if s.fusion == 'matched' else systems_lib.ANY_LANGUAGE]
       grid_scores = sorted((float(emb[i] @ vectors[d]) for d in found[s.name][i]), reverse=True)
@@ -186,7 +186,7 @@ def test_grid_rankings_equal_fused_corpora_searched_exactly(evaluated, tmp_path)
       np.testing.assert_allclose(grid_scores[:10], [v for _, v in run[qid]][:10], rtol=1e-4,
                                  atol=1e-4)
   scores, _ = index_stage.search(exact, embeddings['corpus'], emb, config.index.hits)
-  corpus = dict(zip(*reversed(encode.load(embeddings['corpus']))))
+  corpus = dict(zip(*reversed(embedding_shards.load(embeddings['corpus']))))
   for i, docids in enumerate(found[fusion_grid.BASELINE]):
     np.testing.assert_allclose(sorted((float(emb[i] @ corpus[d]) for d in docids),
                                       reverse=True), scores[i], rtol=1e-4, atol=1e-4)
@@ -268,7 +268,7 @@ def test_adhoc_query_embedding_equals_the_encoded_split(evaluated):
   from xqg_jax.encoders import encode_stage  # pylint: disable=g-import-not-at-top
   config, _, state = evaluated
   queries, _, _ = evaluate_stage.read_inputs(config, state['data_dir'], 'dev')
-  stored, qids = encode.load(state['embeddings']['queries-dev'])
+  stored, qids = embedding_shards.load(state['embeddings']['queries-dev'])
   row = {qid: i for i, qid in enumerate(qids)}
   encoder = encode_stage.load_encoder(config, state['xdr_dir'])
   tokenizer = tokenizers.load_tokenizer(state['encoder_tokenizer'])
@@ -327,9 +327,9 @@ def test_the_run_ends_with_a_short_summary(evaluated):
 
 def test_readme_results_are_rendered_from_the_reports(evaluated, tmp_path):
   from launch import readme_results  # pylint: disable=g-import-not-at-top
-  from xqg_jax.eval import report  # pylint: disable=g-import-not-at-top
+  from xqg_jax.eval import retrieval_report  # pylint: disable=g-import-not-at-top
   _, workdir, state = evaluated
-  (workdir / 'reports' / report.TIMINGS_NAME).write_text(json.dumps(
+  (workdir / 'reports' / retrieval_report.TIMINGS_NAME).write_text(json.dumps(
       {'stages': state['timings'], 'machine': 'test machine'}))
   section = readme_results.render(workdir)
   for needle in ('vs xDR on test: R@2kt', 'Robustness (test)', 'test machine',

@@ -7,22 +7,23 @@ import numpy as np
 import pytest
 
 from xqg_jax.augment import fusion
-from xqg_jax.augment import generated_questions
-from xqg_jax.encoders import encode
-from xqg_jax.io import stage
+from xqg_jax.data.formats import embedding_shards
+from xqg_jax.data.formats import generated_questions
+from xqg_jax.io import stage_dir
 
 _LANGS = ('ar', 'ja', 'km')
 _DIM = 6
 
 
 def _write_dir(directory, shards, name='emb'):
-  """An embedding directory from [(emb, ids)] per shard, finished like `encode.encode`."""
+  """An embedding directory from [(emb, ids)] per shard, finished like the encode stage."""
   directory.mkdir(parents=True)
   n = len(shards)
   for s, (emb, ids) in enumerate(shards):
-    np.save(directory / encode.shard_name('emb', s, n, 'npy'), emb.astype(np.float32))
-    (directory / encode.shard_name('ids', s, n, 'txt')).write_text(''.join(f'{i}\n' for i in ids))
-  encode.finish(directory, n, stage_name=name, stage_config={}, inputs={}, extra={})
+    np.save(directory / embedding_shards.shard_name('emb', s, n, 'npy'), emb.astype(np.float32))
+    (directory / embedding_shards.shard_name('ids', s, n, 'txt')).write_text(
+        ''.join(f'{i}\n' for i in ids))
+  embedding_shards.finish(directory, n, stage_name=name, stage_config={}, inputs={}, extra={})
   return directory
 
 
@@ -63,10 +64,10 @@ def test_fused_directory_equals_the_formula(tmp_path, alpha, reduce, langs, num_
   config = fusion.FusionConfig(alpha, reduce, langs, num_queries)
   out = fusion.fuse_directory(tmp_path / 'fused', corpus_dir=corpus_dir,
                               questions_dir=questions_dir, fusion=config, inputs={'x': '1'})
-  fused, ids = encode.load(out)
+  fused, ids = embedding_shards.load(out)
   assert ids == [i for _, shard_ids in corpus for i in shard_ids]
   np.testing.assert_allclose(fused, _expected(corpus, questions, config), rtol=1e-6, atol=1e-6)
-  assert stage.is_done(out, config={**vars(config), 'num_shards': 2}, inputs={'x': '1'})
+  assert stage_dir.is_done(out, config={**vars(config), 'num_shards': 2}, inputs={'x': '1'})
 
 
 def test_resume_redoes_only_missing_shards_and_settings_change_clears(tmp_path):
@@ -74,21 +75,23 @@ def test_resume_redoes_only_missing_shards_and_settings_change_clears(tmp_path):
   config = fusion.FusionConfig(0.1, 'sum', _LANGS, 2)
   kwargs = dict(corpus_dir=corpus_dir, questions_dir=questions_dir, inputs={})
   out = fusion.fuse_directory(tmp_path / 'fused', fusion=config, **kwargs)
-  reference = encode.load(out)[0]
-  shard1 = out / encode.shard_name('emb', 1, 2, 'npy')
+  reference = embedding_shards.load(out)[0]
+  shard1 = out / embedding_shards.shard_name('emb', 1, 2, 'npy')
   (out / 'manifest.json').unlink()
-  (out / encode.shard_name('ids', 1, 2, 'txt')).unlink()  # As if killed before shard 1 ended.
-  shard0_mtime = os.stat(out / encode.shard_name('emb', 0, 2, 'npy')).st_mtime_ns
+  # As if killed before shard 1 ended.
+  (out / embedding_shards.shard_name('ids', 1, 2, 'txt')).unlink()
+  shard0_mtime = os.stat(out / embedding_shards.shard_name('emb', 0, 2, 'npy')).st_mtime_ns
   fusion.fuse_directory(out, fusion=config, **kwargs)
-  assert os.stat(out / encode.shard_name('emb', 0, 2, 'npy')).st_mtime_ns == shard0_mtime
-  np.testing.assert_array_equal(encode.load(out)[0], reference)
+  assert os.stat(out / embedding_shards.shard_name('emb', 0, 2, 'npy')).st_mtime_ns == shard0_mtime
+  np.testing.assert_array_equal(embedding_shards.load(out)[0], reference)
   # Leftover shards of other settings are never reused.
   (out / 'manifest.json').unlink()
   shard1.unlink()
-  (out / encode.shard_name('ids', 1, 2, 'txt')).unlink()
+  (out / embedding_shards.shard_name('ids', 1, 2, 'txt')).unlink()
   other = fusion.FusionConfig(0.9, 'sum', _LANGS, 2)
-  fused = encode.load(fusion.fuse_directory(out, fusion=other, **kwargs))[0]
-  direct = encode.load(fusion.fuse_directory(tmp_path / 'direct', fusion=other, **kwargs))[0]
+  fused = embedding_shards.load(fusion.fuse_directory(out, fusion=other, **kwargs))[0]
+  direct = embedding_shards.load(
+      fusion.fuse_directory(tmp_path / 'direct', fusion=other, **kwargs))[0]
   np.testing.assert_array_equal(fused, direct)
 
 
@@ -169,7 +172,7 @@ def test_generated_questions_encode_per_corpus_shard(prepared, tmp_path):
   state = dict(state)
   state.update(stages.BY_NAME['train_xdr'].fn(config, tmp_path, state))
   passages = list(corpus_format.read_corpus(f'{state["data_dir"]}/corpus.tsv'))
-  ranges = encode.shard_ranges(len(passages), config.data.num_corpus_shards)
+  ranges = embedding_shards.shard_ranges(len(passages), config.data.num_corpus_shards)
   generated = tmp_path / 'generated'
   generated.mkdir()
   for s, (start, stop) in enumerate(ranges):
@@ -178,7 +181,7 @@ def test_generated_questions_encode_per_corpus_shard(prepared, tmp_path):
         [records.AugmentedPassage(
             p.id, p.title, p.text, {'ja': (p.title, 'x'), 'km': (p.text[:20], p.title)})
          for p in passages[start:stop]])
-  stage.run(generated, stage='generate', config={}, inputs={},
+  stage_dir.run(generated, stage='generate', config={}, inputs={},
             produce=lambda d: ([f.name for f in d.glob('generated-*')], {}))
   state['generated_dir'] = str(generated)
   state['oracle_dir'] = None
@@ -187,10 +190,10 @@ def test_generated_questions_encode_per_corpus_shard(prepared, tmp_path):
   state['selection'] = {'chosen': {'xqg/all': {'source': 'xqg', 'fusion': 'all',
                                                'alpha': alpha, 'num_queries': 2}}}
   state.update(stages.BY_NAME['fuse'].fn(config, tmp_path, state))
-  q_emb, q_ids = encode.load(state['embeddings']['xqg'])
+  q_emb, q_ids = embedding_shards.load(state['embeddings']['xqg'])
   assert len(q_ids) == len(passages) * 4
   for s, (start, stop) in enumerate(ranges):  # Shard s holds corpus shard s's questions.
-    _, shard_ids = encode.load_shard(state['embeddings']['xqg'], s)
+    _, shard_ids = embedding_shards.load_shard(state['embeddings']['xqg'], s)
     assert {generated_questions.parse_question_id(q)[0] for q in shard_ids} == {
         p.id for p in passages[start:stop]}
   row = {q: i for i, q in enumerate(q_ids)}
@@ -199,9 +202,9 @@ def test_generated_questions_encode_per_corpus_shard(prepared, tmp_path):
   np.testing.assert_allclose(q_emb[row[generated_questions.question_id(p0.id, 'ja', 0)]],
                              q_emb[row[generated_questions.question_id(p0.id, 'km', 1)]],
                              atol=1e-5)
-  p_emb, p_ids = encode.load(state['embeddings']['corpus'])
+  p_emb, p_ids = embedding_shards.load(state['embeddings']['corpus'])
   assert list(state['systems']) == ['xdr', 'xqg_all']
-  fused, fused_ids = encode.load(state['systems']['xqg_all']['corpora']['*'])
+  fused, fused_ids = embedding_shards.load(state['systems']['xqg_all']['corpora']['*'])
   assert fused_ids == p_ids
   picks = [[row[generated_questions.question_id(d, lang, i)] for lang in ('ja', 'km')
             for i in range(2)] for d in p_ids]

@@ -11,8 +11,8 @@ from xqg_jax import languages
 from xqg_jax.data import pipeline
 from xqg_jax.data import records
 from xqg_jax.data import tokenizers
+from xqg_jax.data.formats import embedding_shards
 from xqg_jax.data.formats import qrels as qrels_format
-from xqg_jax.encoders import encode
 from xqg_jax.encoders import encode_stage
 from xqg_jax.eval import evaluate_stage
 from xqg_jax.robustness import hotflip as hotflip_lib
@@ -31,7 +31,7 @@ def target(prepared, tmp_path_factory):
   dirs = encode_stage.run(config, workdir, xdr_dir=state['xdr_dir'], data_dir=state['data_dir'],
                           tfds_dir=state['tfds_dir'], tokenizer_dir=state['encoder_tokenizer'],
                           inputs={'test': 'hotflip'})
-  corpus, corpus_ids = encode.load(dirs['corpus'])
+  corpus, corpus_ids = embedding_shards.load(dirs['corpus'])
   queries, _, qrels_path = evaluate_stage.read_inputs(config, state['data_dir'], 'dev')
   return dict(
       config=config, encoder=encode_stage.load_encoder(config, state['xdr_dir']),

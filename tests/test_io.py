@@ -6,7 +6,7 @@ import pytest
 
 from xqg_jax.io import atomic
 from xqg_jax.io import manifest
-from xqg_jax.io import stage
+from xqg_jax.io import stage_dir
 
 
 def test_atomic_write_replaces_whole_file_or_nothing(tmp_path):
@@ -43,18 +43,18 @@ def test_stage_runs_once_and_redoes_broken_work(tmp_path):
   def produce(directory):
     calls.append(1)
     atomic.write_text(directory / 'out' / 'x.txt', 'x')
-    return stage.files_under(directory, 'out'), {'n': 1}
+    return stage_dir.files_under(directory, 'out'), {'n': 1}
 
-  first = stage.run(tmp_path, stage='s', config={}, inputs={}, produce=produce)
+  first = stage_dir.run(tmp_path, stage='s', config={}, inputs={}, produce=produce)
   assert first['outputs'] == {'out/x.txt': manifest.sha256_file(tmp_path / 'out/x.txt')}
-  stage.run(tmp_path, stage='s', config={}, inputs={}, produce=produce)
+  stage_dir.run(tmp_path, stage='s', config={}, inputs={}, produce=produce)
   assert len(calls) == 1
   (tmp_path / 'out/x.txt').unlink()
-  stage.run(tmp_path, stage='s', config={}, inputs={}, produce=produce)
+  stage_dir.run(tmp_path, stage='s', config={}, inputs={}, produce=produce)
   assert len(calls) == 2
   assert json.loads((tmp_path / 'manifest.json').read_text())['extra']['n'] == 1
   with pytest.raises(FileNotFoundError, match='no manifest.json'):
-    stage.digest(tmp_path / 'missing')
+    stage_dir.digest(tmp_path / 'missing')
 
 
 def test_interrupted_stage_leaves_no_manifest(tmp_path):
@@ -63,5 +63,5 @@ def test_interrupted_stage_leaves_no_manifest(tmp_path):
     raise KeyboardInterrupt
 
   with pytest.raises(KeyboardInterrupt):
-    stage.run(tmp_path, stage='s', config={}, inputs={}, produce=produce)
+    stage_dir.run(tmp_path, stage='s', config={}, inputs={}, produce=produce)
   assert manifest.read(tmp_path) is None

@@ -13,8 +13,8 @@ import jax  # pylint: disable=g-import-not-at-top,g-bad-import-order
 import jax.numpy as jnp
 
 from xqg_jax.generation import decoding
-from xqg_jax.generation import hf_t5
-from xqg_jax.generation import t5
+from xqg_jax.models import hf_t5
+from xqg_jax.models import t5
 
 from tests import hf_testing
 

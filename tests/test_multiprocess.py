@@ -21,7 +21,7 @@ import pytest
 
 from launch import stages
 from tests import multiprocess_worker as worker
-from xqg_jax.encoders import encode
+from xqg_jax.data.formats import embedding_shards
 from xqg_jax.io import manifest
 
 _TIMEOUT_S = 540
@@ -75,16 +75,16 @@ def _restore(path) -> dict:
 
 def _check_embeddings(one, two) -> None:
   assert (one / 'meta.json').read_text() == (two / 'meta.json').read_text()
+  n = embedding_shards.num_shards_of(one)
   assert (manifest.read(one)['outputs'].keys() == manifest.read(two)['outputs'].keys()
-          == {'meta.json'} | {encode.shard_name(kind, s, encode.num_shards_of(one), ext)
-                              for s in range(encode.num_shards_of(one))
+          == {'meta.json'} | {embedding_shards.shard_name(kind, s, n, ext) for s in range(n)
                               for kind, ext in (('emb', 'npy'), ('ids', 'txt'))})
-  for shard in range(encode.num_shards_of(one)):
-    emb_one, ids_one = encode.load_shard(one, shard)
-    emb_two, ids_two = encode.load_shard(two, shard)
+  for shard in range(embedding_shards.num_shards_of(one)):
+    emb_one, ids_one = embedding_shards.load_shard(one, shard)
+    emb_two, ids_two = embedding_shards.load_shard(two, shard)
     assert ids_one == ids_two
     np.testing.assert_allclose(emb_two, emb_one, rtol=0, atol=1e-5)
-  assert np.std(encode.load(one)[0], axis=0).mean() > 1e-3  # rows differ far beyond atol
+  assert np.std(embedding_shards.load(one)[0], axis=0).mean() > 1e-3  # rows differ far beyond atol
 
 
 def _check_one_step(one, two) -> None:
@@ -146,9 +146,9 @@ def test_two_processes_match_one_process(tmp_path):
   for name in ('corpus', 'queries-dev', 'queries-test', 'xqg'):
     _check_embeddings(one / 'embeddings' / name, two / 'embeddings' / name)
   # Process 0 of 'two' encoded the corpus shards 0 and 2 of 3; manifests come from process 0.
-  corpus_rows = len(encode.load(one / 'embeddings' / 'corpus')[1])
+  corpus_rows = len(embedding_shards.load(one / 'embeddings' / 'corpus')[1])
   stats = [manifest.read(run / 'embeddings' / 'corpus')['extra']['this_process']['rows']
            for run in (one, two)]
-  ranges = encode.shard_ranges(corpus_rows, config.data.num_corpus_shards)
+  ranges = embedding_shards.shard_ranges(corpus_rows, config.data.num_corpus_shards)
   assert stats == [corpus_rows, sum(stop - start for start, stop in ranges[::2])]
   _check_one_step(one / worker.ONE_STEP, two / worker.ONE_STEP)

@@ -9,7 +9,7 @@ from xqg_jax.configs import tiny
 from xqg_jax.data import records
 from xqg_jax.data.synthetic import benchmark as benchmark_lib
 from xqg_jax.data.synthetic import generated_quality
-from xqg_jax.eval import report
+from xqg_jax.eval import retrieval_report
 from xqg_jax.eval import significance
 
 
@@ -17,7 +17,7 @@ def test_results_table_rows_and_macro():
   results = {'counted': {'ar': 2, 'km': 3},
              'R@2kt': {'ar': 50.0, 'km': 0.0, 'macro': 25.0},
              'R@5kt': {'ar': 100.0, 'km': 33.3, 'macro': 66.7}}
-  table = report.results_table({'xdr': results}).splitlines()
+  table = retrieval_report.results_table({'xdr': results}).splitlines()
   assert table[0] == '| lang | family | resource | n | xdr R@2kt | xdr R@5kt |'
   assert table[2] == '| ar | Afro-Asiatic | high | 2 | 50.0 | 100.0 |'
   assert table[3] == '| km | Austroasiatic | very low | 3 | 0.0 | 33.3 |'
@@ -90,7 +90,7 @@ COMPARISON = {
 
 
 def test_comparison_table_rows():
-  lines = report.comparison_table(COMPARISON, ('xDR', 'xQG')).splitlines()
+  lines = retrieval_report.comparison_table(COMPARISON, ('xDR', 'xQG')).splitlines()
   assert lines[0] == ('|  | family | resource | n | xDR | xQG | delta | 95% CI | p t | p t (holm) '
                       '| p perm | p perm (holm) | sig |')
   assert lines[2] == ('| ar | Afro-Asiatic | high | 10 | 40.0 | 45.0 | +5.0 | [+4.0, +6.0] | '
@@ -103,14 +103,14 @@ def test_comparison_table_rows():
   assert 'holm-corrected across languages' in lines[7]
   ir = {**COMPARISON, 'metric': 'nDCG@10', 'correction': 'none',
         'languages': {'ar': _entry(10, 0.4, 0.425, 0.5, 0.5, 0.5, False)}}
-  assert report.comparison_table(ir).splitlines()[2] == (
+  assert retrieval_report.comparison_table(ir).splitlines()[2] == (
       '| ar | Afro-Asiatic | high | 10 | 0.400 | 0.425 | +0.025 | [-0.975, +1.025] | 0.500 | '
       '0.500 |  |')
 
 
 def test_results_table_formats_ir_metrics_as_fractions():
   results = {'counted': {'te': 3}, 'nDCG@10': {'te': 0.41234, 'macro': 0.41234}}
-  assert report.results_table({'x': results}, ('nDCG@10',)).splitlines()[2] == (
+  assert retrieval_report.results_table({'x': results}, ('nDCG@10',)).splitlines()[2] == (
       '| te | Dravidian | low | 3 | 0.412 |')
 
 
@@ -122,7 +122,7 @@ def _sweep(key, values):
 
 
 def test_sweep_table():
-  lines = report.sweep_table(_sweep('alpha', (0.01, 0.0)), 'alpha', 'R@5kt').splitlines()
+  lines = retrieval_report.sweep_table(_sweep('alpha', (0.01, 0.0)), 'alpha', 'R@5kt').splitlines()
   assert lines == ['| alpha | bn | te | macro |', '|---|---|---|---|',
                    '| 0 | 31.0 | 21.0 | 26.0 |', '| 0.01 | 30.0 | 20.0 | 25.0 |']
 
@@ -160,7 +160,7 @@ def _split_report_inputs():
 
 def test_write_split_report(tmp_path):
   inputs = _split_report_inputs()
-  names = report.write_split_report(tmp_path / 'report', **inputs)
+  names = retrieval_report.write_split_report(tmp_path / 'report', **inputs)
   assert names == ['comparison_R@2kt.png', 'n_curve_xqg.png', 'report.md', 'report.json']
   assert sorted(p.name for p in (tmp_path / 'report').iterdir()) == sorted(names)
   markdown = (tmp_path / 'report' / 'report.md').read_text()
@@ -185,5 +185,5 @@ def test_bad_report_input_writes_nothing(tmp_path):
   inputs = _split_report_inputs()
   inputs['results']['xdr']['test']['exact']['R@2kt']['macro'] = float('nan')
   with pytest.raises(ValueError, match='Out of range float values'):
-    report.write_split_report(tmp_path / 'report', **inputs)
+    retrieval_report.write_split_report(tmp_path / 'report', **inputs)
   assert not (tmp_path / 'report').exists()

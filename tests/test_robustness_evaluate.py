@@ -2,7 +2,7 @@
 
 import pytest
 
-from xqg_jax.robustness import evaluate
+from xqg_jax.robustness import attacked_retrieval
 
 
 def _entry(lang, attacked, edit_rate, clean, after):
@@ -13,7 +13,7 @@ def _entry(lang, attacked, edit_rate, clean, after):
 def test_a_language_without_attacked_queries_has_no_edit_rate_and_is_named():
   entries = {'a1': _entry('ar', True, 0.2, 100.0, 0.0), 'a2': _entry('ar', True, 0.4, 0.0, 0.0),
              'm1': _entry('am', False, 0.0, 100.0, 100.0)}
-  result = evaluate.aggregate(entries, ['R@2kt'])
+  result = attacked_retrieval.aggregate(entries, ['R@2kt'])
   assert result['languages']['ar']['edit_rate'] == pytest.approx(0.3)
   assert result['languages']['am']['edit_rate'] is None  # not 0.0: nothing was edited
   assert result['languages']['am']['unattacked'] == 1

@@ -16,7 +16,7 @@ from xqg_jax.data.synthetic import export
 from xqg_jax.data.synthetic import orthography
 from xqg_jax.data.synthetic import stats as stats_lib
 from xqg_jax.data.synthetic import world as world_lib
-from xqg_jax.eval import word_tokenizer
+from xqg_jax.lexical import word_tokenizer
 
 
 def _cfg(**overrides):

@@ -16,11 +16,11 @@ import pytest
 
 from launch.tpu import commands
 from xqg_jax.augment import fusion
-from xqg_jax.augment import generated_questions
 from xqg_jax.data import prepare
 from xqg_jax.data import tfds_builders
 from xqg_jax.data import tokenizers
-from xqg_jax.encoders import encode
+from xqg_jax.data.formats import embedding_shards
+from xqg_jax.data.formats import generated_questions
 from xqg_jax.io import atomic
 from xqg_jax.training import metrics
 
@@ -140,8 +140,8 @@ def test_usage_errors(args, message):
 
 def test_stages_are_the_launch_mains_with_config_and_workdir():
   mains = [p.stem for p in (ROOT / 'launch').glob('*.py')
-           if re.search(r'define_config_flag\(|stage_main\.run\(', p.read_text())]
-  assert sorted(commands.STAGES) == sorted(set(mains) - {'stage_main'})
+           if re.search(r'define_config_flag\(|run_to_stage\.run\(', p.read_text())]
+  assert sorted(commands.STAGES) == sorted(set(mains) - {'run_to_stage'})
 
 
 def test_multi_host_slices():
@@ -172,12 +172,12 @@ def gcs(monkeypatch):
 def _write_embeddings(directory, shards):
   n = len(shards)
   for s, (emb, ids) in enumerate(shards):
-    with atomic.atomic_open(directory / encode.shard_name('emb', s, n, 'npy'), 'wb',
+    with atomic.atomic_open(directory / embedding_shards.shard_name('emb', s, n, 'npy'), 'wb',
                             encoding=None) as f:
       np.save(f, emb.astype(np.float32))
-    atomic.write_text(directory / encode.shard_name('ids', s, n, 'txt'),
+    atomic.write_text(directory / embedding_shards.shard_name('ids', s, n, 'txt'),
                       ''.join(f'{i}\n' for i in ids))
-  encode.finish(directory, n, stage_name='emb', stage_config={}, inputs={}, extra={})
+  embedding_shards.finish(directory, n, stage_name='emb', stage_config={}, inputs={}, extra={})
 
 
 def test_embeddings_and_fusion_on_gcs(gcs):
@@ -189,16 +189,16 @@ def test_embeddings_and_fusion_on_gcs(gcs):
     questions.append((rng.normal(size=(len(qids), 4)), qids))
   _write_embeddings(gcs / 'corpus', corpus)
   _write_embeddings(gcs / 'generated', questions)
-  assert json.loads((gcs / 'corpus' / encode.META_JSON).read_text())['dim'] == 4
-  emb, ids = encode.load(gcs / 'corpus')
+  assert json.loads((gcs / 'corpus' / embedding_shards.META_JSON).read_text())['dim'] == 4
+  emb, ids = embedding_shards.load(gcs / 'corpus')
   np.testing.assert_array_equal(emb, np.concatenate([e for e, _ in corpus]).astype(np.float32))
   assert ids == ['d0', 'd1', 'd2']
   out = fusion.fuse_directory(gcs / 'fused', corpus_dir=gcs / 'corpus',
                               questions_dir=gcs / 'generated',
                               fusion=fusion.FusionConfig(0.5, 'sum', ('ja',), 1), inputs={})
-  fused, fused_ids = encode.load(out)
+  fused, fused_ids = embedding_shards.load(out)
   assert fused_ids == ids
-  np.testing.assert_allclose(fused, 0.5 * emb + 0.5 * encode.load(gcs / 'generated')[0],
+  np.testing.assert_allclose(fused, 0.5 * emb + 0.5 * embedding_shards.load(gcs / 'generated')[0],
                              rtol=1e-6)
 
 

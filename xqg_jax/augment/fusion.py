@@ -4,7 +4,7 @@
 and the first `num_queries` questions i of each (`reduce='mean'` divides the sum by their
 count). Streamed corpus shard by corpus shard: shard s of the generated-question embeddings
 holds the questions of corpus shard s (`encode_stage.encode_generated`), so memory is bounded
-by one shard. The output is an embedding directory in the layout of `encoders/encode.py`.
+by one shard. The output is an embedding directory (`data/formats/embedding_shards.py`).
 """
 
 import dataclasses
@@ -18,10 +18,9 @@ import ml_collections
 import numpy as np
 
 from xqg_jax import languages
-from xqg_jax.augment import generated_questions
-from xqg_jax.encoders import encode
-from xqg_jax.io import atomic
-from xqg_jax.io import stage
+from xqg_jax.data.formats import embedding_shards
+from xqg_jax.data.formats import generated_questions
+from xqg_jax.io import stage_dir
 from xqg_jax.parallel import multihost
 
 REDUCTIONS = ('sum', 'mean')
@@ -142,8 +141,8 @@ def question_picks(passage_ids: Sequence[str], question_ids: Sequence[str],
 def fuse_shard(corpus_dir, questions_dir, shard: int,
                fusion: FusionConfig) -> tuple[np.ndarray, list[str]]:
   """Shard `shard`'s fused embeddings and passage ids, checked."""
-  p_emb, p_ids = encode.load_shard(corpus_dir, shard)
-  q_emb, q_ids = encode.load_shard(questions_dir, shard)
+  p_emb, p_ids = embedding_shards.load_shard(corpus_dir, shard)
+  q_emb, q_ids = embedding_shards.load_shard(questions_dir, shard)
   where = f'shard {shard} ({corpus_dir} + {questions_dir})'
   if p_emb.shape[1] != q_emb.shape[1]:
     raise ValueError(f'{where}: passage dim {p_emb.shape[1]} != question dim {q_emb.shape[1]}')
@@ -157,32 +156,28 @@ def fuse_directory(out_dir, *, corpus_dir, questions_dir, fusion: FusionConfig,
                    inputs: dict) -> epath.Path:
   """Writes the fused corpus embeddings of every shard to `out_dir`; resumable per shard."""
   out_dir = epath.Path(out_dir)
-  num_shards = encode.num_shards_of(corpus_dir)
-  if encode.num_shards_of(questions_dir) != num_shards:
+  num_shards = embedding_shards.num_shards_of(corpus_dir)
+  if embedding_shards.num_shards_of(questions_dir) != num_shards:
     raise ValueError(f'{corpus_dir} has {num_shards} shards but {questions_dir} has '
-                     f'{encode.num_shards_of(questions_dir)}')
+                     f'{embedding_shards.num_shards_of(questions_dir)}')
   stage_config = {**dataclasses.asdict(fusion), 'num_shards': num_shards}
-  if stage.is_done(out_dir, config=stage_config, inputs=inputs):
+  if stage_dir.is_done(out_dir, config=stage_config, inputs=inputs):
     return out_dir
   multihost.begin_shards(out_dir, config=stage_config, inputs=inputs)
   for shard in multihost.process_shards(num_shards):
-    ids_path = out_dir / encode.shard_name('ids', shard, num_shards, 'txt')
+    ids_path = out_dir / embedding_shards.shard_name('ids', shard, num_shards, 'txt')
     if ids_path.exists():
       continue
     began = time.perf_counter()
     fused, ids = fuse_shard(corpus_dir, questions_dir, shard, fusion)
-    with atomic.atomic_open(out_dir / encode.shard_name('emb', shard, num_shards, 'npy'), 'wb',
-                            encoding=None) as f:
-      np.save(f, fused, allow_pickle=False)
-    atomic.write_text(ids_path, ''.join(f'{i}\n' for i in ids))
+    embedding_shards.write_shard(out_dir, shard, num_shards, fused, ids)
     logging.info('fuse: shard %d/%d, %d passages in %.2f s', shard + 1, num_shards, len(ids),
                  time.perf_counter() - began)
   multihost.barrier(f'fused:{out_dir}')
   if jax.process_index() == 0:
-    encode.finish(out_dir, num_shards, stage_name='fuse', stage_config=stage_config,
-                  inputs=inputs, extra={})
+    embedding_shards.finish(out_dir, num_shards, stage_name='fuse', stage_config=stage_config,
+                            inputs=inputs, extra={})
   return out_dir
-
 
 
 def fuse_routing(out_root, *, fusion: str, alpha: float, num_queries: int, reduce: str,

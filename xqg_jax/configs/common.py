@@ -91,7 +91,7 @@ def base_config() -> ml_collections.ConfigDict:
 
   # xDR: the bi-encoder, its training and encoding (paper-era DPR settings on mBERT).
   c.xdr = ml_collections.ConfigDict()
-  c.xdr.preset = 'mbert-base'  # encoders.bert.PRESETS name for the architecture
+  c.xdr.preset = 'mbert-base'  # models.bert.PRESETS name for the architecture
   c.xdr.init_from = ''  # local HF dir or hub id (e.g. bert-base-multilingual-cased); '' = scratch
   c.xdr.dtype = 'bfloat16'  # compute dtype (params stay fp32); 'float32' for parity runs
   c.xdr.dropout = 0.1
@@ -116,7 +116,7 @@ def base_config() -> ml_collections.ConfigDict:
 
   # xQG: the mT5 query generator, its fine-tuning and generation.
   c.xqg = ml_collections.ConfigDict()
-  c.xqg.preset = 'mt5-base'  # generation.t5.PRESETS name for the architecture
+  c.xqg.preset = 'mt5-base'  # models.t5.PRESETS name for the architecture
   c.xqg.init_from = ''  # local HF mT5 dir or hub id (e.g. google/mt5-base); '' = scratch
   c.xqg.dtype = 'bfloat16'
   c.xqg.dropout = 0.1

@@ -28,7 +28,7 @@ from xqg_jax.data.synthetic import benchmark as benchmark_lib
 from xqg_jax.data.synthetic import export
 from xqg_jax.data.synthetic import stats as stats_lib
 from xqg_jax.io import atomic
-from xqg_jax.io import stage
+from xqg_jax.io import stage_dir
 
 STATS_NAME = 'benchmark_stats.json'
 REQUIRED_FILES = ('corpus.tsv', 'queries/dev.jsonl')
@@ -58,7 +58,7 @@ def data_dir(config: ml_collections.ConfigDict, workdir) -> epath.Path:
     return outputs + [STATS_NAME], {'num_passages': bench.world.num_passages}
 
   directory = epath.Path(workdir) / 'data'
-  stage.run(directory, stage='data', config=config.synthetic.to_dict(), inputs={},
+  stage_dir.run(directory, stage='data', config=config.synthetic.to_dict(), inputs={},
             produce=produce)
   return directory
 
@@ -136,9 +136,9 @@ def tokenizer_dirs(config: ml_collections.ConfigDict, data: epath.Path, workdir,
 
     def produce(d, train=train, role=role):
       train(training_texts(config, data, role == 'generator'), d / 'hf')
-      return stage.files_under(d, 'hf'), {}
+      return stage_dir.files_under(d, 'hf'), {}
 
-    stage.run(directory, stage=f'tokenizer_{role}',
+    stage_dir.run(directory, stage=f'tokenizer_{role}',
               config={**settings, 'sample': t.train_sample_size,
                       'on_bad_record': config.on_bad_record},
               inputs={'data': digest}, produce=produce)
@@ -160,10 +160,10 @@ def datasets_dir(config: ml_collections.ConfigDict, data: epath.Path, workdir,
         continue  # Evaluation-only data: no training groups.
       builder = tfds_builders.build(name, data, d / 'datasets', policy=policy)
       built[name] = {split: info.num_examples for split, info in builder.info.splits.items()}
-    return stage.files_under(d, 'datasets'), {'examples': built,
+    return stage_dir.files_under(d, 'datasets'), {'examples': built,
                                               'bad_records': policy.summary()}
 
-  stage.run(directory, stage='datasets', config={'on_bad_record': config.on_bad_record},
+  stage_dir.run(directory, stage='datasets', config={'on_bad_record': config.on_bad_record},
             inputs={'data': digest}, produce=produce)
   return directory / 'datasets'
 
@@ -171,5 +171,5 @@ def datasets_dir(config: ml_collections.ConfigDict, data: epath.Path, workdir,
 def data_digest(config: ml_collections.ConfigDict, data: epath.Path) -> str:
   """What the data directory holds: its manifest's digest, or the content of the user's files."""
   if config.data.source == 'synthetic':
-    return stage.digest(data)
-  return f'sha256:{stage.content_digest(data)}'
+    return stage_dir.digest(data)
+  return f'sha256:{stage_dir.content_digest(data)}'

@@ -1,1 +1,1 @@
-"""Flax BERT / XLM-R encoders and HF checkpoint import/export."""
+"""The dense retriever (xDR): bi-encoder, contrastive training, encoding texts to embeddings."""

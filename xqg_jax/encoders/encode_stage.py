@@ -15,13 +15,13 @@ import jax
 import ml_collections
 import numpy as np
 
-from xqg_jax.augment import generated_questions
 from xqg_jax.data import pipeline
 from xqg_jax.data import tfds_builders
 from xqg_jax.data import tokenizers
+from xqg_jax.data.formats import generated_questions
 from xqg_jax.encoders import encode
-from xqg_jax.encoders import hf_checkpoint
 from xqg_jax.encoders import xdr_model
+from xqg_jax.models import hf_bert
 from xqg_jax.parallel import partitioning
 from xqg_jax.parallel import xla_options
 
@@ -63,7 +63,7 @@ def load_encoder(config: ml_collections.ConfigDict, xdr_dir) -> Encoder:
   hf_dir = epath.Path(xdr_dir) / 'hf'
   params, cfg = {}, None
   for name in xdr_model.towers(config):
-    cfg, params[name] = hf_checkpoint.load_hf_encoder(str(hf_dir / name))
+    cfg, params[name] = hf_bert.load_hf_encoder(str(hf_dir / name))
   cfg = dataclasses.replace(cfg, dtype=config.xdr.dtype)
   return Encoder(xdr_model.bi_encoder_model(config, cfg), params, config)
 

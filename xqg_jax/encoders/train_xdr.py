@@ -16,11 +16,11 @@ import ml_collections
 from xqg_jax.data import pipeline
 from xqg_jax.data import tfds_builders
 from xqg_jax.data import tokenizers
-from xqg_jax.encoders import hf_checkpoint
 from xqg_jax.encoders import xdr_model
 from xqg_jax.encoders import xdr_step
 from xqg_jax.io import atomic
-from xqg_jax.io import stage
+from xqg_jax.io import stage_dir
+from xqg_jax.models import hf_bert
 from xqg_jax.parallel import mesh as mesh_lib
 from xqg_jax.parallel import multihost
 from xqg_jax.parallel import partitioning
@@ -36,7 +36,7 @@ def train(config: ml_collections.ConfigDict, workdir, *, data_dir, tfds_dir,
   step (with a checkpoint), as an interruption would, without writing the final outputs."""
   out = epath.Path(workdir) / 'xdr'
   xdr = config.xdr
-  if stage.is_done(out, config=xdr.to_dict(), inputs=inputs):
+  if stage_dir.is_done(out, config=xdr.to_dict(), inputs=inputs):
     return out
   tokenizer = tokenizers.load_tokenizer(tokenizer_dir)
   cfg, pretrained = xdr_model.encoder_config(config, tokenizer)
@@ -85,13 +85,13 @@ def train(config: ml_collections.ConfigDict, workdir, *, data_dir, tfds_dir,
   def produce(directory):
     params = jax.device_get(state.params)
     for name in xdr_model.towers(config):
-      hf_checkpoint.save_hf_encoder(cfg, params[name], directory / 'hf' / name)
+      hf_bert.save_hf_encoder(cfg, params[name], directory / 'hf' / name)
     settings = {'encoder': dataclasses.asdict(cfg), 'xdr': xdr.to_dict(), 'steps': total}
     atomic.write_text(directory / MODEL_JSON, json.dumps(settings, indent=1) + '\n')
-    return stage.files_under(directory, 'hf') + [MODEL_JSON], {'steps': total}
+    return stage_dir.files_under(directory, 'hf') + [MODEL_JSON], {'steps': total}
 
   if jax.process_index() == 0:
-    stage.run(out, stage='train_xdr', config=xdr.to_dict(), inputs=inputs, produce=produce,
+    stage_dir.run(out, stage='train_xdr', config=xdr.to_dict(), inputs=inputs, produce=produce,
               force=True)
   multihost.barrier(f'finished:{out}')  # No process returns before the outputs exist.
   return out

@@ -8,9 +8,9 @@ import ml_collections
 import numpy as np
 
 from xqg_jax.data import tokenizers
-from xqg_jax.encoders import bert
-from xqg_jax.encoders import bi_encoder
-from xqg_jax.encoders import hf_checkpoint
+from xqg_jax.models import bert
+from xqg_jax.models import bi_encoder
+from xqg_jax.models import hf_bert
 
 
 def encoder_config(config: ml_collections.ConfigDict, tokenizer) -> tuple[
@@ -21,7 +21,7 @@ def encoder_config(config: ml_collections.ConfigDict, tokenizer) -> tuple[
                'attention_probs_dropout_prob': xdr.dropout}
   if xdr.init_from:
     # CLS/mean pooling reads hidden states; DPR-style retrievers do not use the pooler.
-    cfg, params = hf_checkpoint.load_hf_encoder(xdr.init_from, add_pooler=False, **overrides)
+    cfg, params = hf_bert.load_hf_encoder(xdr.init_from, add_pooler=False, **overrides)
   else:
     if xdr.preset not in bert.PRESETS:
       raise ValueError(f'xdr.preset {xdr.preset!r} unknown; presets: {sorted(bert.PRESETS)}')

@@ -14,8 +14,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from xqg_jax.encoders import bi_encoder
 from xqg_jax.encoders import contrastive
+from xqg_jax.models import bi_encoder
 from xqg_jax.training import state as state_lib
 
 

@@ -22,18 +22,18 @@ import numpy as np
 
 from xqg_jax.data import errors
 from xqg_jax.data.formats import corpus as corpus_format
+from xqg_jax.data.formats import embedding_shards
 from xqg_jax.data.formats import qrels as qrels_format
 from xqg_jax.data.formats import queries as queries_format
 from xqg_jax.data.formats import trec_run
 from xqg_jax.data.formats import xor_run
-from xqg_jax.encoders import encode
 from xqg_jax.eval import ir_metrics
 from xqg_jax.eval import systems as systems_lib
 from xqg_jax.eval import xor_retrieve
 from xqg_jax.index import index_stage
 from xqg_jax.io import atomic
 from xqg_jax.io import manifest as manifest_lib
-from xqg_jax.io import stage
+from xqg_jax.io import stage_dir
 
 RESULTS_JSON = 'results.json'
 OUTCOMES_JSON = 'outcomes.json'
@@ -71,7 +71,7 @@ def build_indexes(config: ml_collections.ConfigDict, workdir,
     name = 'all' if key == systems_lib.ANY_LANGUAGE else key
     dirs[key] = built[corpus_dir] = index_stage.build(
         config, epath.Path(workdir) / 'index' / system.name / name, corpus_dir,
-        inputs={'corpus': stage.digest(corpus_dir)})
+        inputs={'corpus': stage_dir.digest(corpus_dir)})
     for field, value in index_stage.describe(dirs[key]).items():
       totals[field] += value
     totals['build_seconds'] += index_stage.build_seconds(dirs[key])
@@ -156,7 +156,7 @@ def run(config: ml_collections.ConfigDict, workdir, *, system: systems_lib.Syste
 
   def produce(d):
     queries, texts, qrels_path = read_inputs(config, data_dir, split)
-    query_emb, qids = encode.load(query_embeddings)
+    query_emb, qids = embedding_shards.load(query_embeddings)
     lang_of = {q.id: q.lang for q in queries}
     missing = [qid for qid in qids if qid not in lang_of]
     if missing:
@@ -181,7 +181,7 @@ def run(config: ml_collections.ConfigDict, workdir, *, system: systems_lib.Syste
       return outputs, {INDEX_BUILD_SECONDS: seconds}
     return outputs, {}
 
-  stage.run(directory, stage=f'evaluate_{system.name}_{split}', config=stage_config,
+  stage_dir.run(directory, stage=f'evaluate_{system.name}_{split}', config=stage_config,
             inputs=inputs, produce=produce)
   return load(directory)
 

@@ -17,7 +17,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from xqg_jax.augment import fusion as fusion_lib
-from xqg_jax.encoders import encode
+from xqg_jax.data.formats import embedding_shards
 from xqg_jax.index import merge
 
 FUSIONS = ('all', 'matched')
@@ -94,10 +94,10 @@ def rankings(*, corpus_dir, question_dirs: Mapping[str, str], settings: Sequence
   hits = {BASELINE: _Hits(len(query_emb))}
   hits.update((s.name, _Hits(len(query_emb))) for s in settings)
   by_lang = {lang: np.flatnonzero(query_langs == lang) for lang in sorted(set(query_langs))}
-  num_shards = encode.num_shards_of(corpus_dir)
+  num_shards = embedding_shards.num_shards_of(corpus_dir)
   offset, ids = 0, []
   for shard in range(num_shards):
-    passages, shard_ids = encode.load_shard(corpus_dir, shard)
+    passages, shard_ids = embedding_shards.load_shard(corpus_dir, shard)
     fusion_lib.check_finite(passages, shard_ids, f'{corpus_dir} shard {shard}')
     base = query_emb @ passages.T
     hits[BASELINE].add(np.arange(len(query_emb)), base, offset, k)
@@ -123,7 +123,7 @@ def _add_source(hits, settings, questions_dir, shard, passage_ids, base, query_e
       hits[s.name].add(rows, base[rows], offset, k)
   langs = tuple(dict.fromkeys(augment_languages + matched_langs))
   n_max = max(s.num_queries for s in settings)
-  q_emb, q_ids = encode.load_shard(questions_dir, shard)
+  q_emb, q_ids = embedding_shards.load_shard(questions_dir, shard)
   where = f'shard {shard} of {questions_dir}'
   fusion_lib.check_finite(q_emb, q_ids, where)
   picks = fusion_lib.question_picks(

@@ -17,12 +17,12 @@ import json
 from etils import epath
 import ml_collections
 
-from xqg_jax.encoders import encode
+from xqg_jax.data.formats import embedding_shards
 from xqg_jax.eval import evaluate_stage
 from xqg_jax.eval import fusion_grid
 from xqg_jax.eval import xor_retrieve
 from xqg_jax.io import atomic
-from xqg_jax.io import stage
+from xqg_jax.io import stage_dir
 
 SELECTION_JSON = 'selection.json'
 SPLIT = 'dev'
@@ -48,7 +48,7 @@ def evaluate_settings(config: ml_collections.ConfigDict, *, corpus_dir, question
                       split: str) -> tuple[dict[str, dict], dict[str, dict]]:
   """({setting name or BASELINE: R@kt results}, {same: per-query outcomes}) on `split`."""
   queries, texts, _ = evaluate_stage.read_inputs(config, data_dir, split)
-  query_emb, qids = encode.load(query_embeddings)
+  query_emb, qids = embedding_shards.load(query_embeddings)
   lang_of = {q.id: q.lang for q in queries}
   found = fusion_grid.rankings(
       corpus_dir=corpus_dir, question_dirs=question_dirs, settings=settings,
@@ -114,7 +114,7 @@ def run(config: ml_collections.ConfigDict, workdir, *, corpus_dir, question_dirs
     atomic.write_text(d / SELECTION_JSON, json.dumps(selection, indent=1) + '\n')
     return [SELECTION_JSON], {'chosen': {k: _name(v) for k, v in selection['chosen'].items()}}
 
-  stage.run(directory, stage='select', config=stage_config, inputs=inputs, produce=produce)
+  stage_dir.run(directory, stage='select', config=stage_config, inputs=inputs, produce=produce)
   return json.loads((directory / SELECTION_JSON).read_text())
 
 

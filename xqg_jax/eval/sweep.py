@@ -19,7 +19,7 @@ from xqg_jax.eval import select_stage
 from xqg_jax.eval import significance
 from xqg_jax.eval import xor_retrieve
 from xqg_jax.io import atomic
-from xqg_jax.io import stage
+from xqg_jax.io import stage_dir
 
 SWEEP_JSON = 'sweep.json'
 
@@ -58,6 +58,6 @@ def run(config: ml_collections.ConfigDict, workdir, *, corpus_dir, question_dirs
     atomic.write_text(d / SWEEP_JSON, json.dumps(sweep, indent=1) + '\n')
     return [SWEEP_JSON], {}
 
-  stage.run(directory, stage=f'sweep_{split}', config=stage_config, inputs=inputs,
+  stage_dir.run(directory, stage=f'sweep_{split}', config=stage_config, inputs=inputs,
             produce=produce)
   return json.loads((directory / SWEEP_JSON).read_text())

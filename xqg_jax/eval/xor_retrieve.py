@@ -22,7 +22,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from xqg_jax.data import records
-from xqg_jax.eval import word_tokenizer
+from xqg_jax.lexical import word_tokenizer
 
 YES_NO = ('yes', 'no')
 

@@ -28,7 +28,7 @@ import numpy as np
 
 from xqg_jax import common_types
 from xqg_jax import randomness
-from xqg_jax.generation import t5
+from xqg_jax.models import t5
 
 
 @dataclasses.dataclass(frozen=True)

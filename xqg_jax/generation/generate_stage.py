@@ -24,29 +24,29 @@ import numpy as np
 
 from xqg_jax import languages as languages_lib
 from xqg_jax.data import pipeline
+from xqg_jax.data import prompts
 from xqg_jax.data import records
 from xqg_jax.data import tfds_builders
 from xqg_jax.data import tokenizers
 from xqg_jax.data.formats import augmented
-from xqg_jax.encoders import encode
+from xqg_jax.data.formats import embedding_shards
 from xqg_jax.generation import decoding
-from xqg_jax.generation import hf_t5
-from xqg_jax.data import prompts
-from xqg_jax.generation import t5
 from xqg_jax.io import atomic
-from xqg_jax.io import stage
+from xqg_jax.io import stage_dir
+from xqg_jax.models import hf_t5
+from xqg_jax.models import t5
 from xqg_jax.parallel import mesh as mesh_lib
 from xqg_jax.parallel import multihost
 from xqg_jax.parallel import partitioning
 
 
 def shard_file(shard: int, count: int) -> str:
-  return encode.shard_name('generated', shard, count, 'jsonl')
+  return embedding_shards.shard_name('generated', shard, count, 'jsonl')
 
 
 def _counts_file(shard: int, count: int) -> str:
   """Per-shard counts (questions, empty, degenerate, truncated prompts), summed at the end."""
-  return encode.shard_name('counts', shard, count, 'json')
+  return embedding_shards.shard_name('counts', shard, count, 'json')
 
 
 def is_degenerate(question: str) -> bool:
@@ -127,13 +127,13 @@ def run(config: ml_collections.ConfigDict, workdir, *, xqg_dir, data_dir, tfds_d
   stage_config = {'generate': config.generate.to_dict(),
                   'input_max_len': config.xqg.input_max_len,
                   'num_shards': config.data.num_corpus_shards}
-  if stage.is_done(directory, config=stage_config, inputs=inputs):
+  if stage_dir.is_done(directory, config=stage_config, inputs=inputs):
     return directory
   multihost.begin_shards(directory, config=stage_config, inputs=inputs)
   corpus = grain.MapDataset.source(tfds_builders.build_and_load(
       'xor_corpus', data_dir, tfds_dir, 'corpus')).map(tfds_builders.decode_passage)
   num_shards = config.data.num_corpus_shards
-  ranges = encode.shard_ranges(len(corpus), num_shards)
+  ranges = embedding_shards.shard_ranges(len(corpus), num_shards)
   generator = None
   for shard in multihost.process_shards(num_shards):
     path = directory / shard_file(shard, num_shards)
@@ -168,7 +168,7 @@ def run(config: ml_collections.ConfigDict, workdir, *, xqg_dir, data_dir, tfds_d
     counts = collections.Counter()
     for s in range(num_shards):
       counts.update(json.loads((directory / _counts_file(s, num_shards)).read_text()))
-    stage.run(directory, stage='generate', config=stage_config, inputs=inputs,
+    stage_dir.run(directory, stage='generate', config=stage_config, inputs=inputs,
               produce=lambda d: ([shard_file(s, num_shards) for s in range(num_shards)],
                                  {'counts': dict(counts)}), force=True)
   multihost.barrier(f'finished:{directory}')  # No process returns before the manifest exists.

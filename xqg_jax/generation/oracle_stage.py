@@ -12,11 +12,11 @@ import ml_collections
 
 from xqg_jax import languages as languages_lib
 from xqg_jax.data.formats import augmented
+from xqg_jax.data.formats import embedding_shards
 from xqg_jax.data.synthetic import benchmark as benchmark_lib
 from xqg_jax.data.synthetic import oracle
-from xqg_jax.encoders import encode
 from xqg_jax.generation import generate_stage
-from xqg_jax.io import stage
+from xqg_jax.io import stage_dir
 
 
 def run(config: ml_collections.ConfigDict, workdir, *, inputs: dict) -> epath.Path:
@@ -34,7 +34,7 @@ def run(config: ml_collections.ConfigDict, workdir, *, inputs: dict) -> epath.Pa
     exclude = oracle.evaluation_texts(bench)
     files = []
     for shard, (start, stop) in enumerate(
-        encode.shard_ranges(bench.world.num_passages, num_shards)):
+        embedding_shards.shard_ranges(bench.world.num_passages, num_shards)):
       name = generate_stage.shard_file(shard, num_shards)
       augmented.write_augmented(d / name, oracle.augmented_passages(
           bench, start, stop, langs, config.generate.num_queries, exclude))
@@ -42,5 +42,5 @@ def run(config: ml_collections.ConfigDict, workdir, *, inputs: dict) -> epath.Pa
     return files, {'questions': bench.world.num_passages * len(langs)
                                 * config.generate.num_queries}
 
-  stage.run(directory, stage='oracle', config=stage_config, inputs=inputs, produce=produce)
+  stage_dir.run(directory, stage='oracle', config=stage_config, inputs=inputs, produce=produce)
   return directory

@@ -30,12 +30,12 @@ from xqg_jax.data.formats import corpus as corpus_format
 from xqg_jax.data.formats import qrels as qrels_format
 from xqg_jax.data.formats import queries as queries_format
 from xqg_jax.data.formats import text_pairs
-from xqg_jax.generation import hf_t5
 from xqg_jax.generation import qgen_data
-from xqg_jax.generation import t5
 from xqg_jax.generation import xqg_step
 from xqg_jax.io import atomic
-from xqg_jax.io import stage
+from xqg_jax.io import stage_dir
+from xqg_jax.models import hf_t5
+from xqg_jax.models import t5
 from xqg_jax.parallel import mesh as mesh_lib
 from xqg_jax.parallel import multihost
 from xqg_jax.parallel import partitioning
@@ -218,10 +218,10 @@ def _finish(out: epath.Path, phase: Phase, *, cfg, params, settings: dict, input
       atomic.write_text(directory / name, text)
     atomic.write_text(directory / 'model.json', json.dumps(
         {'t5': dataclasses.asdict(cfg), **settings}, indent=1) + '\n')
-    return stage.files_under(directory, 'hf') + [*files, 'model.json'], extra
+    return stage_dir.files_under(directory, 'hf') + [*files, 'model.json'], extra
 
   if jax.process_index() == 0:
-    stage.run(out, stage=phase.stage, config=settings, inputs=inputs, produce=produce,
+    stage_dir.run(out, stage=phase.stage, config=settings, inputs=inputs, produce=produce,
               force=True)
   multihost.barrier(f'finished:{out}')  # No process returns before the outputs exist.
 
@@ -238,7 +238,7 @@ def pretrain(config: ml_collections.ConfigDict, workdir, *, data_dir, tokenizer_
                      'pre-trained one already (use one or the other)')
   out = epath.Path(workdir) / 'xqg_pretrain'
   settings = {'pretrain': pre.to_dict(), 'xqg': config.xqg.to_dict()}
-  if stage.is_done(out, config=settings, inputs=inputs):
+  if stage_dir.is_done(out, config=settings, inputs=inputs):
     return out
   policy = errors.BadRecordPolicy.from_name(config.on_bad_record)
   phase = Phase('pretrain_xqg', pair_examples(data_dir, pre.pairs, policy), (),
@@ -260,7 +260,7 @@ def train(config: ml_collections.ConfigDict, workdir, *, data_dir, tfds_dir, tok
   training pairs, with `xqg.extra_pairs` mixed in; returns `workdir/xqg`."""
   out = epath.Path(workdir) / 'xqg'
   xqg = config.xqg
-  if stage.is_done(out, config=xqg.to_dict(), inputs=inputs):
+  if stage_dir.is_done(out, config=xqg.to_dict(), inputs=inputs):
     return out
   policy = errors.BadRecordPolicy.from_name(config.on_bad_record)
   tokenizer = tokenizers.load_tokenizer(tokenizer_dir)

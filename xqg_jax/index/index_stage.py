@@ -25,13 +25,14 @@ import jax
 import ml_collections
 import numpy as np
 
-from xqg_jax.encoders import encode
+
+from xqg_jax.data.formats import embedding_shards
 from xqg_jax.index import exact
 from xqg_jax.index import merge
 from xqg_jax.index import scann_index
 from xqg_jax.io import atomic
 from xqg_jax.io import manifest as manifest_lib
-from xqg_jax.io import stage
+from xqg_jax.io import stage_dir
 from xqg_jax.parallel import mesh as mesh_lib
 from xqg_jax.parallel import multihost
 
@@ -55,7 +56,7 @@ def build(config: ml_collections.ConfigDict, out_dir, embeddings_dir,
   Args:
     config: the run config (`config.index`).
     out_dir: where the ScaNN index goes (unused for kind 'exact').
-    embeddings_dir: a finished embedding directory (`encode.encode`).
+    embeddings_dir: a finished embedding directory (`data/formats/embedding_shards.py`).
     inputs: digests of what the index is built from, for the manifest.
 
   Returns:
@@ -68,16 +69,16 @@ def build(config: ml_collections.ConfigDict, out_dir, embeddings_dir,
     raise ValueError(f"index.kind={kind!r}: expected 'scann' or 'exact'")
   out_dir, embeddings_dir = epath.Path(out_dir), epath.Path(embeddings_dir)
   stage_config = _stage_config(config)
-  if stage.is_done(out_dir, config=stage_config, inputs=inputs):
+  if stage_dir.is_done(out_dir, config=stage_config, inputs=inputs):
     return out_dir
   multihost.begin_shards(out_dir, config=stage_config, inputs=inputs)
-  num_shards = encode.num_shards_of(embeddings_dir)
+  num_shards = embedding_shards.num_shards_of(embeddings_dir)
   for shard in multihost.process_shards(num_shards):
     shard_dir = out_dir / shard_dir_name(shard, num_shards)
     if shard_dir.exists():
       continue
-    emb, ids = encode.load_shard(embeddings_dir, shard)
-    source = embeddings_dir / encode.shard_name('emb', shard, num_shards, 'npy')
+    emb, ids = embedding_shards.load_shard(embeddings_dir, shard)
+    source = embeddings_dir / embedding_shards.shard_name('emb', shard, num_shards, 'npy')
     began = time.perf_counter()
     index = scann_index.build(emb, config.index.scann, ids=ids, source=str(source),
                               num_neighbors=config.index.hits)
@@ -112,13 +113,13 @@ def _finish(out_dir: epath.Path, num_shards: int, stage_config: dict,
     return _index_files(directory, names) + [META_JSON], {'rows': sum(meta['rows']),
                                                           'build_seconds': build_seconds}
 
-  stage.run(out_dir, stage='index', config=stage_config, inputs=inputs, produce=produce,
+  stage_dir.run(out_dir, stage='index', config=stage_config, inputs=inputs, produce=produce,
             force=True)
 
 
 def _index_files(directory: epath.Path, names: Sequence[str]) -> list[str]:
   """The files of shard directories `names` that are the index (every one but `BUILD_JSON`)."""
-  return [f for name in names for f in stage.files_under(directory, name)
+  return [f for name in names for f in stage_dir.files_under(directory, name)
           if epath.Path(f).name != BUILD_JSON]
 
 
@@ -162,9 +163,9 @@ def _shards(config, directory: epath.Path, dim: int):
   mesh = mesh_lib.create_mesh(config.mesh, jax.local_devices())
   batch = config.index.query_batch_size
   for shard in range(num_shards):
-    emb, ids = encode.load_shard(directory, shard)
+    emb, ids = embedding_shards.load_shard(directory, shard)
     scann_index.check_embeddings(
-        emb, ids, str(directory / encode.shard_name('emb', shard, num_shards, 'npy')))
+        emb, ids, str(directory / embedding_shards.shard_name('emb', shard, num_shards, 'npy')))
 
     def search_fn(queries, k, emb=emb):
       hits = [exact.search(queries[i:i + batch], emb, k, config.index.exact_chunk_size, mesh)

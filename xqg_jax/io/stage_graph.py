@@ -18,9 +18,9 @@ from etils import epath
 import ml_collections
 
 from xqg_jax.io import atomic
-from xqg_jax.io import provenance
 from xqg_jax.io import manifest as manifest_lib
-from xqg_jax.io import stage as stage_lib
+from xqg_jax.io import provenance
+from xqg_jax.io import stage_dir as stage_lib
 
 State = dict[str, Any]
 RECORD_VERSION = 2

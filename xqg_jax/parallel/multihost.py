@@ -11,7 +11,7 @@ import os
 import jax
 from jax.experimental import multihost_utils
 
-from xqg_jax.io import stage
+from xqg_jax.io import stage_dir
 
 # Set by the Cloud TPU runtime on multi-host slices (GKE, multislice).
 _TPU_ENV_VARS = ('TPU_WORKER_HOSTNAMES', 'TPU_PROCESS_ADDRESSES', 'MEGASCALE_COORDINATOR_ADDRESS')
@@ -84,9 +84,9 @@ def process_slice(num_items: int, process_index: int | None = None,
 
 
 def begin_shards(directory, *, config, inputs) -> None:
-  """`stage.begin_shards` on process 0, then a barrier so no process writes into a stale dir."""
+  """`stage_dir.begin_shards` on process 0, then a barrier so no process writes into a stale dir."""
   if jax.process_index() == 0:
-    stage.begin_shards(directory, config=config, inputs=inputs)
+    stage_dir.begin_shards(directory, config=config, inputs=inputs)
   barrier(f'begin_shards:{directory}')
 
 

@@ -48,7 +48,7 @@ import numpy as np
 from xqg_jax import languages
 from xqg_jax import randomness
 from xqg_jax.data import records
-from xqg_jax.robustness import attack
+from xqg_jax.robustness import attacked_set
 
 UNIT = 'char'
 OPERATIONS = ('substitute', 'delete', 'insert', 'swap', 'homoglyph', 'zero_width',
@@ -224,12 +224,12 @@ class CharNoise:
           plan.chars[first // 2 + k] = ch
     return plan.result()
 
-  def _attack(self, query: records.Query) -> attack.AttackedQuery:
+  def _attack(self, query: records.Query) -> attacked_set.AttackedQuery:
     text = query.question
     budget = self.query_budget(len(text))
     sites = self._sites(text, query.lang)
     if not any(sites.values()):
-      return attack.unattacked(
+      return attacked_set.unattacked(
           query, budget=budget, unit=UNIT, length=len(text),
           reason=f'no {languages.get(query.lang).script}-script letter or mark that '
                  f'{"/".join(self.operations)} can change')
@@ -237,10 +237,10 @@ class CharNoise:
     for _ in range(_ATTEMPTS):
       noisy = self._draw(text, sites, budget, rng)
       if noisy != text:
-        return attack.AttackedQuery(query.id, query.lang, text, noisy,
+        return attacked_set.AttackedQuery(query.id, query.lang, text, noisy,
                                     osa_distance(text, noisy), len(text), budget, UNIT)
-    return attack.unattacked(query, budget=budget, unit=UNIT, length=len(text),
+    return attacked_set.unattacked(query, budget=budget, unit=UNIT, length=len(text),
                              reason=f'the drawn operations cancelled out {_ATTEMPTS} times')
 
-  def __call__(self, queries: Sequence[records.Query]) -> list[attack.AttackedQuery]:
+  def __call__(self, queries: Sequence[records.Query]) -> list[attacked_set.AttackedQuery]:
     return [self._attack(q) for q in queries]

@@ -18,7 +18,7 @@ from etils import epath
 
 from xqg_jax import randomness
 from xqg_jax.data import records
-from xqg_jax.robustness import attack
+from xqg_jax.robustness import attacked_set
 from xqg_jax.robustness import lexicon as lexicon_lib
 
 UNIT = 'word'
@@ -57,13 +57,13 @@ class CodeSwitch:
       self._lexicons[lang] = lexicon_lib.read_lexicon(path) if path.exists() else None
     return self._lexicons[lang]
 
-  def _attack(self, query: records.Query) -> attack.AttackedQuery:
+  def _attack(self, query: records.Query) -> attacked_set.AttackedQuery:
     pieces = _SPACE.split(query.question)  # words at even indices, spacing at odd ones
     words = [i for i in range(0, len(pieces), 2) if pieces[i]]
     entries = self.lexicon(query.lang)
     if entries is None:
       path = lexicon_lib.lexicon_path(self.lexicon_dir, query.lang, self.target)
-      return attack.unattacked(query, reason=f'no lexicon {path}', budget=self.budget,
+      return attacked_set.unattacked(query, reason=f'no lexicon {path}', budget=self.budget,
                                unit=UNIT, length=len(words))
     candidates = []
     for i in words:
@@ -73,7 +73,7 @@ class CodeSwitch:
       if translations:
         candidates.append((i, translations))
     if not candidates:
-      return attack.unattacked(
+      return attacked_set.unattacked(
           query, budget=self.budget, unit=UNIT, length=len(words),
           reason=f'no word found in the {query.lang}-{self.target} lexicon')
     rng = randomness.numpy_rng(self.seed, self.name, query.id)
@@ -83,8 +83,8 @@ class CodeSwitch:
       i, translations = candidates[k]
       before, _, after = split_core(pieces[i])
       pieces[i] = before + translations[rng.integers(len(translations))] + after
-    return attack.AttackedQuery(query.id, query.lang, query.question, ''.join(pieces),
+    return attacked_set.AttackedQuery(query.id, query.lang, query.question, ''.join(pieces),
                                 len(chosen), len(words), self.budget, UNIT)
 
-  def __call__(self, queries: Sequence[records.Query]) -> list[attack.AttackedQuery]:
+  def __call__(self, queries: Sequence[records.Query]) -> list[attacked_set.AttackedQuery]:
     return [self._attack(q) for q in queries]

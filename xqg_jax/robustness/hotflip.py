@@ -60,7 +60,7 @@ from xqg_jax.data import records
 from xqg_jax.data import tokenizers as tokenizers_lib
 from xqg_jax.encoders import encode_stage
 from xqg_jax.layers import embeddings
-from xqg_jax.robustness import attack
+from xqg_jax.robustness import attacked_set
 
 Synonyms = Mapping[str, Mapping[str, Sequence[str]]]  # lang -> word -> its synonyms
 _WORD_START = '▁'  # SentencePiece's word-start mark
@@ -204,7 +204,7 @@ def _query_tower(model) -> str:
 
 
 class HotFlip:
-  """The white-box attack (module docstring); `attack.Attack` with unit 'token' or 'word'.
+  """The white-box attack (module docstring); `attacked_set.Attack` with unit 'token' or 'word'.
 
   A query's `length` is its tokens as the query tower sees them (truncated to `max_len`,
   special tokens left out), or its whitespace-separated words with `synonyms`.
@@ -401,7 +401,7 @@ class HotFlip:
         found[n][text] = _State(text, parent.edited | {key}, float(margin[c]))
     return {n: list(kids.values()) for n, kids in found.items()}
 
-  def __call__(self, queries: Sequence[records.Query]) -> list[attack.AttackedQuery]:
+  def __call__(self, queries: Sequence[records.Query]) -> list[attacked_set.AttackedQuery]:
     queries = list(queries)
     reasons = {n: self._nothing_to_do(q) for n, q in enumerate(queries)}
     beams: dict[int, list[_State]] = {}
@@ -435,10 +435,10 @@ class HotFlip:
       if state is None or not state.edited:
         reason = reasons[n] or ('no substitution lowers the gold margin' if n in proposed
                                 else 'no in-script substitution re-tokenizes to itself')
-        out.append(attack.unattacked(q, reason=reason, budget=self.budget, unit=self.unit,
+        out.append(attacked_set.unattacked(q, reason=reason, budget=self.budget, unit=self.unit,
                                      length=length))
       else:
-        out.append(attack.AttackedQuery(q.id, q.lang, q.question, state.text,
+        out.append(attacked_set.AttackedQuery(q.id, q.lang, q.question, state.text,
                                         len(state.edited), length, self.budget, self.unit))
     return out
 
@@ -471,10 +471,10 @@ class RandomEdits:
     self._tokens = _Tokens(tokenizer, max_len)
     self._vocab = _Vocabulary(tokenizer, len(tokenizer))
 
-  def __call__(self, queries: Sequence[records.Query]) -> list[attack.AttackedQuery]:
+  def __call__(self, queries: Sequence[records.Query]) -> list[attacked_set.AttackedQuery]:
     return [self._attack(q) for q in queries]
 
-  def _attack(self, query: records.Query) -> attack.AttackedQuery:
+  def _attack(self, query: records.Query) -> attacked_set.AttackedQuery:
     rng = randomness.numpy_rng(self.seed, self.name, query.id)
     if self._synonyms is not None:
       text, edits, reason = self._swap_words(query, rng)
@@ -483,9 +483,9 @@ class RandomEdits:
       text, edits, reason = self._swap_tokens(query, rng)
       length = self._tokens.lengths([query.question])[0]
     if not edits:
-      return attack.unattacked(query, reason=reason, budget=self.budget, unit=self.unit,
+      return attacked_set.unattacked(query, reason=reason, budget=self.budget, unit=self.unit,
                                length=length)
-    return attack.AttackedQuery(query.id, query.lang, query.question, text, edits, length,
+    return attacked_set.AttackedQuery(query.id, query.lang, query.question, text, edits, length,
                                 self.budget, self.unit)
 
   def _swap_words(self, query, rng) -> tuple[str, int, str]:

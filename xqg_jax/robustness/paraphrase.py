@@ -29,7 +29,7 @@ from xqg_jax.data import records
 from xqg_jax.data.formats import paraphrases as paraphrases_format
 from xqg_jax.generation import decoding
 from xqg_jax.generation import generate_stage
-from xqg_jax.robustness import attack
+from xqg_jax.robustness import attacked_set
 
 UNIT = 'word'
 DEFAULT_PROMPT = 'paraphrase: {query}'
@@ -66,14 +66,14 @@ def _acceptable(query: records.Query, rewrites: Sequence[str], budget: int | Non
 
 
 def _result(query: records.Query, choice: tuple[str, int] | None, budget: int | None,
-            reason: str) -> attack.AttackedQuery:
+            reason: str) -> attacked_set.AttackedQuery:
   length = len(query.question.split())
   if choice is None:
-    return attack.unattacked(query, reason=reason, unit=UNIT, length=length,
+    return attacked_set.unattacked(query, reason=reason, unit=UNIT, length=length,
                              budget=length if budget is None else budget)
   text, distance = choice
   limit = max(length, len(text.split())) if budget is None else budget
-  return attack.AttackedQuery(query.id, query.lang, query.question, text, distance, length,
+  return attacked_set.AttackedQuery(query.id, query.lang, query.question, text, distance, length,
                               limit, UNIT)
 
 
@@ -101,7 +101,7 @@ class KnownParaphrase:
   def from_file(cls, path, **kwargs) -> 'KnownParaphrase':
     return cls(read_table(path), origin=str(path), **kwargs)
 
-  def _attack(self, query: records.Query) -> attack.AttackedQuery:
+  def _attack(self, query: records.Query) -> attacked_set.AttackedQuery:
     row = self.table.get(query.id)
     if row is None:
       return _result(query, None, self.budget, f'no paraphrases of this query in {self.origin}')
@@ -114,7 +114,7 @@ class KnownParaphrase:
     rng = randomness.numpy_rng(self.seed, self.name, query.id)
     return _result(query, choices[rng.integers(len(choices))], self.budget, '')
 
-  def __call__(self, queries: Sequence[records.Query]) -> list[attack.AttackedQuery]:
+  def __call__(self, queries: Sequence[records.Query]) -> list[attacked_set.AttackedQuery]:
     return [self._attack(q) for q in queries]
 
 
@@ -148,7 +148,7 @@ class ModelParaphraser:
       raise ValueError(f'paraphrase prompt {prompt!r} must hold {{query}}')
     self.generator, self.prompt, self.budget, self.name = generator, prompt, budget, name
 
-  def __call__(self, queries: Sequence[records.Query]) -> list[attack.AttackedQuery]:
+  def __call__(self, queries: Sequence[records.Query]) -> list[attacked_set.AttackedQuery]:
     if not queries:
       return []
     outputs, truncated = self.generator.texts(

@@ -21,7 +21,7 @@ from etils import epath
 import ml_collections
 
 from xqg_jax.generation import decoding
-from xqg_jax.robustness import attack
+from xqg_jax.robustness import attacked_set
 from xqg_jax.robustness import char_noise
 from xqg_jax.robustness import code_switch
 from xqg_jax.robustness import paraphrase
@@ -63,7 +63,7 @@ def _need(value, what: str, kind: str):
   return value
 
 
-def _paraphrase(spec, *, seed, data_dir, split, name, config, **extra) -> attack.Attack:
+def _paraphrase(spec, *, seed, data_dir, split, name, config, **extra) -> attacked_set.Attack:
   s = _settings(spec, 'paraphrase')
   source = s['source']
   if source not in SOURCES:
@@ -97,7 +97,7 @@ def _paraphrase(spec, *, seed, data_dir, split, name, config, **extra) -> attack
 
 def build(spec: Mapping[str, Any], *, seed: int, data_dir=None, split: str | None = None,
           name: str | None = None, config: ml_collections.ConfigDict | None = None,
-          **extra) -> attack.Attack:
+          **extra) -> attacked_set.Attack:
   """The attack `spec` describes (module docstring).
 
   Args:

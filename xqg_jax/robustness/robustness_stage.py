@@ -20,9 +20,9 @@ from xqg_jax.eval import evaluate_stage
 from xqg_jax.eval import systems as systems_lib
 from xqg_jax.eval import xor_retrieve
 from xqg_jax.io import atomic
-from xqg_jax.io import stage
-from xqg_jax.robustness import attack as attack_lib
-from xqg_jax.robustness import evaluate as evaluate_lib
+from xqg_jax.io import stage_dir
+from xqg_jax.robustness import attacked_retrieval as evaluate_lib
+from xqg_jax.robustness import attacked_set as attack_lib
 
 
 def per_language_subset(queries, per_language: int) -> list:
@@ -55,7 +55,7 @@ def attacked_set(config, workdir, *, name: str, build: Callable[[], attack_lib.A
     return [file_name], {'attacked': sum(r.attacked is not None for r in rows),
                          'queries': len(rows)}
 
-  stage.run(directory, stage=f'attack_{name}_{split}',
+  stage_dir.run(directory, stage=f'attack_{name}_{split}',
             config={'attack': config.robustness[name].to_dict(), 'split': split,
                     'queries_per_language': config.robustness.queries_per_language},
             inputs=inputs, produce=produce)
@@ -122,7 +122,7 @@ def evaluate_attack(config: ml_collections.ConfigDict, workdir, *, name: str, sp
     atomic.write_text(d / file_name, json.dumps(out, indent=1, ensure_ascii=False) + '\n')
     return [file_name], {}
 
-  stage.run(path / name, stage=f'robustness_{name}_{split}',
+  stage_dir.run(path / name, stage=f'robustness_{name}_{split}',
             config={'robustness': config.robustness.to_dict(), 'eval': config.eval.to_dict(),
                     'hits': config.index.hits,
                     'systems': {k: v.to_dict() for k, v in systems.items()}},

@@ -12,8 +12,8 @@ import regex
 
 from xqg_jax import languages
 from xqg_jax.data.synthetic import benchmark as benchmark_lib
-from xqg_jax.eval import bm25
-from xqg_jax.eval import word_tokenizer
+from xqg_jax.lexical import bm25
+from xqg_jax.lexical import word_tokenizer
 
 _LETTER = regex.compile(r'[\p{L}\p{M}]')
 _LATIN = regex.compile(r'\p{Script=Latin}')

@@ -13,8 +13,8 @@ from typing import Any, Mapping
 from absl import logging
 import numpy as np
 
-from xqg_jax.encoders import bert
 from xqg_jax.io import hf_files
+from xqg_jax.models import bert
 
 # Tensors of HF checkpoints that are not encoder weights: pretraining / MLM heads and buffers.
 IGNORED_PREFIXES = ('cls.', 'lm_head.')

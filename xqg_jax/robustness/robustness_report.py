@@ -12,7 +12,7 @@ from etils import epath
 from matplotlib import figure as figure_lib
 from matplotlib.backends import backend_agg
 
-from xqg_jax.eval import report as eval_report
+from xqg_jax.eval import retrieval_report as eval_report
 from xqg_jax.io import atomic
 from xqg_jax.io import provenance
 

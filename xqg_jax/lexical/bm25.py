@@ -9,7 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
-from xqg_jax.eval import word_tokenizer
+from xqg_jax.lexical import word_tokenizer
 
 
 class BM25:

@@ -19,13 +19,14 @@ import jax.numpy as jnp
 
 from xqg_jax import common_types
 from xqg_jax import config_checks
-from xqg_jax.encoders import bert
 from xqg_jax.layers import attention
 from xqg_jax.layers import embeddings
 from xqg_jax.layers import kv_cache
 from xqg_jax.layers import linears
 from xqg_jax.layers import normalization
 from xqg_jax.layers import relative_position
+from xqg_jax.models import bert
+from xqg_jax.models import hf_config
 
 MODEL_TYPES = ('t5', 'mt5')
 HF_ARCHITECTURES = {'t5': 'T5ForConditionalGeneration', 'mt5': 'MT5ForConditionalGeneration'}
@@ -38,7 +39,7 @@ _HF_FIXED = {'is_encoder_decoder': (True,), 'is_decoder': (False,), 'tie_encoder
              'chunk_size_feed_forward': (0,), 'pruned_heads': ({},)}
 # HF metadata / generation / runtime keys (shared with BERT configs), T5's unused ones, and the
 # activation fields HF derives from feed_forward_proj (checked against it).
-_HF_IGNORED = bert._HF_IGNORED | {  # pylint: disable=protected-access
+_HF_IGNORED = hf_config.IGNORED_KEYS | {
     'initializer_factor', 'n_positions', 'dense_act_fn', 'is_gated_act'}
 # transformers 5 writes both; for 't5' they decide tying and logit scaling.
 _TIE_KEYS = ('tie_word_embeddings', 'scale_decoder_outputs')

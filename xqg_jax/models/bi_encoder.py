@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 
 from xqg_jax import common_types
-from xqg_jax.encoders import bert
+from xqg_jax.models import bert
 
 Batch = Mapping[str, jax.Array]  # input_ids, attention_mask[, token_type_ids]
 POOLINGS = ('cls', 'mean')

@@ -14,8 +14,8 @@ from typing import Any
 from absl import logging
 import numpy as np
 
-from xqg_jax.generation import t5
 from xqg_jax.io import hf_files
+from xqg_jax.models import t5
 
 _Linear = hf_files.Linear
 _SAME = hf_files.SAME

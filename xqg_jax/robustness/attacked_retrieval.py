@@ -18,7 +18,7 @@ import numpy as np
 from xqg_jax import languages
 from xqg_jax.eval import significance
 from xqg_jax.eval import xor_retrieve
-from xqg_jax.robustness import attack as attack_lib
+from xqg_jax.robustness import attacked_set as attack_lib
 
 
 def gold_in_top(ranking: Mapping[str, Sequence[str]], gold: Mapping[str, set[str]],
