@@ -18,6 +18,7 @@ import numpy as np
 
 from xqg_jax.data import pipeline
 from xqg_jax.data.formats import embedding_shards
+from xqg_jax.io import progress
 from xqg_jax.io import stage_dir
 from xqg_jax.parallel import mesh as mesh_lib
 from xqg_jax.parallel import multihost
@@ -73,7 +74,9 @@ def encode(directory, *, source, text_fn: Callable[[Any], str], id_fn: Callable[
     began = time.perf_counter()
     batches = pipeline.encode_batches(records, tokenizer, text_fn=text_fn, id_fn=id_fn,
                                       max_len=max_len, batch_size=batch_size, buckets=buckets)
-    with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
+    rows_bar = progress.bar(desc=f'encode {directory.name} {shard + 1}/{num_shards}',
+                            total=len(records), unit='row')
+    with jax.set_mesh(mesh), nn.logical_axis_rules(rules), rows_bar:
       for batch in batches:
         arrays = {k: batch[k] for k in ('input_ids', 'attention_mask', 'token_type_ids')
                   if k in batch}
@@ -85,6 +88,7 @@ def encode(directory, *, source, text_fn: Callable[[Any], str], id_fn: Callable[
         emb[rows] = out[valid]
         stats['truncated'] += int(batch['truncated'][valid].sum())
         stats['rows'] += int(valid.sum())
+        rows_bar.update(int(valid.sum()))
     if emb is None:
       raise ValueError(f'shard {shard} of {directory} has no records ({start}..{stop})')
     embedding_shards.write_shard(directory, shard, num_shards, emb,

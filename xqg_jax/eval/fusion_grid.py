@@ -19,6 +19,7 @@ import numpy as np
 from xqg_jax.augment import fusion as fusion_lib
 from xqg_jax.data.formats import embedding_shards
 from xqg_jax.index import merge
+from xqg_jax.io import progress
 
 FUSIONS = ('all', 'matched')
 BASELINE = 'xdr'  # The ranking of the passage embeddings alone.
@@ -96,7 +97,8 @@ def rankings(*, corpus_dir, question_dirs: Mapping[str, str], settings: Sequence
   by_lang = {lang: np.flatnonzero(query_langs == lang) for lang in sorted(set(query_langs))}
   num_shards = embedding_shards.num_shards_of(corpus_dir)
   offset, ids = 0, []
-  for shard in range(num_shards):
+  for shard in progress.bar(range(num_shards), desc=f'fusion grid ({len(settings)} settings)',
+                            unit='shard'):
     passages, shard_ids = embedding_shards.load_shard(corpus_dir, shard)
     fusion_lib.check_finite(passages, shard_ids, f'{corpus_dir} shard {shard}')
     base = query_emb @ passages.T

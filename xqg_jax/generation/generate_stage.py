@@ -32,6 +32,7 @@ from xqg_jax.data.formats import augmented
 from xqg_jax.data.formats import embedding_shards
 from xqg_jax.generation import decoding
 from xqg_jax.io import atomic
+from xqg_jax.io import progress
 from xqg_jax.io import stage_dir
 from xqg_jax.models import hf_t5
 from xqg_jax.models import t5
@@ -86,15 +87,16 @@ class Generator:
     self.seed = config.generate.seed
     self.batch_size = config.generate.batch_size
 
-  def texts(self, prompt_texts: Sequence[str], key_items: Sequence[Sequence[str | int]]
-            ) -> tuple[list[list[str]], np.ndarray]:
+  def texts(self, prompt_texts: Sequence[str], key_items: Sequence[Sequence[str | int]], *,
+            desc: str) -> tuple[list[list[str]], np.ndarray]:
     """Decoded outputs per prompt (`self.sampling`), and which prompts were truncated.
 
     `key_items[i]` names prompt i's randomness (`decoding.item_keys`), so an output does not
-    depend on the batch it ran in.
+    depend on the batch it ran in. `desc` names the progress bar.
     """
     out, truncated = [], np.zeros(len(prompt_texts), bool)
     size = self.batch_size
+    prompts_bar = progress.bar(desc=desc, total=len(prompt_texts), unit='prompt')
     for start in range(0, len(prompt_texts), size):
       stop = min(start + size, len(prompt_texts))
       rows = list(range(start, stop)) + [stop - 1] * (size - (stop - start))  # static shapes
@@ -110,12 +112,15 @@ class Generator:
       for row in np.asarray(generated.tokens)[:stop - start]:
         out.append([t.strip() for t in self.tokenizer.batch_decode(
             row, skip_special_tokens=True)])
+      prompts_bar.update(stop - start)
+    prompts_bar.close()
     return out, truncated
 
-  def questions(self, items: list[tuple[records.Passage, str]]) -> tuple[list[list[str]], int]:
+  def questions(self, items: list[tuple[records.Passage, str]], *, desc: str
+                ) -> tuple[list[list[str]], int]:
     """n questions per (passage, language) item, and how many prompts were truncated."""
     out, truncated = self.texts([prompts.prompt(lang, p.title, p.text) for p, lang in items],
-                                [(p.id, lang) for p, lang in items])
+                                [(p.id, lang) for p, lang in items], desc=desc)
     return out, int(truncated.sum())
 
 
@@ -147,7 +152,8 @@ def run(config: ml_collections.ConfigDict, workdir, *, xqg_dir, data_dir, tfds_d
     # Language-major: a batch's questions are of one language and of similar lengths, so the
     # decode loop, which runs until its longest sequence ends, wastes fewer steps.
     items = [(p, lang) for lang in langs for p in passages]
-    questions, truncated = generator.questions(items)
+    questions, truncated = generator.questions(items,
+                                               desc=f'generate {shard + 1}/{num_shards}')
     counts['truncated_prompts'] += truncated
     by_passage = collections.defaultdict(dict)
     for (passage, lang), qs in zip(items, questions):

@@ -32,6 +32,7 @@ from xqg_jax.index import merge
 from xqg_jax.index import scann_index
 from xqg_jax.io import atomic
 from xqg_jax.io import manifest as manifest_lib
+from xqg_jax.io import progress
 from xqg_jax.io import stage_dir
 from xqg_jax.parallel import mesh as mesh_lib
 from xqg_jax.parallel import multihost
@@ -73,7 +74,8 @@ def build(config: ml_collections.ConfigDict, out_dir, embeddings_dir,
     return out_dir
   multihost.begin_shards(out_dir, config=stage_config, inputs=inputs)
   num_shards = embedding_shards.num_shards_of(embeddings_dir)
-  for shard in multihost.process_shards(num_shards):
+  mine = list(multihost.process_shards(num_shards))
+  for shard in progress.bar(mine, desc=f'index {out_dir.name}', unit='shard'):
     shard_dir = out_dir / shard_dir_name(shard, num_shards)
     if shard_dir.exists():
       continue

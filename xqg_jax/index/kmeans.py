@@ -8,6 +8,8 @@ every process and run.
 
 import numpy as np
 
+from xqg_jax.io import progress
+
 # Rows scored against the centers per matrix product (bounds memory at N x num_centers).
 CHUNK_ROWS = 65_536
 
@@ -42,7 +44,8 @@ def train(sample: np.ndarray, num_centers: int, iterations: int,
   if not 1 <= num_centers <= sample.shape[0]:
     raise ValueError(f'k-means: {num_centers} centers for {sample.shape[0]} rows')
   centers = sample[np.sort(rng.choice(sample.shape[0], num_centers, replace=False))].copy()
-  for _ in range(iterations):
+  for _ in progress.bar(range(iterations), desc=f'k-means {num_centers} centers',
+                        unit='iteration'):
     nearest, distance = nearest_center(sample, centers)
     counts = np.bincount(nearest, minlength=num_centers)
     filled = counts > 0

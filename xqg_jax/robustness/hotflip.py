@@ -59,6 +59,7 @@ from xqg_jax.data import pipeline
 from xqg_jax.data import records
 from xqg_jax.data import tokenizers as tokenizers_lib
 from xqg_jax.encoders import encode_stage
+from xqg_jax.io import progress
 from xqg_jax.layers import embeddings
 from xqg_jax.robustness import attacked_set
 
@@ -416,7 +417,8 @@ class HotFlip:
           beams[n] = [_State(queries[n].question, frozenset(), float(m))]
     best = {n: beam[0] for n, beam in beams.items()}
     proposed = set()
-    for _ in range(self.budget):
+    for _ in progress.bar(range(self.budget), desc=f'HotFlip {len(queries)} queries',
+                          unit='edit'):
       if not beams:
         break
       children = self._step(queries, beams)

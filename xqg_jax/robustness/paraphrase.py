@@ -153,7 +153,7 @@ class ModelParaphraser:
       return []
     outputs, truncated = self.generator.texts(
         [self.prompt.format(query=q.question) for q in queries],
-        [(self.name, q.id) for q in queries])
+        [(self.name, q.id) for q in queries], desc=f'attack {self.name}')
     rows = []
     for query, rewrites, cut in zip(queries, outputs, truncated):
       if cut:

@@ -84,6 +84,7 @@ def fit(out_dir, *, seed: int, mesh, rules, init_params: Callable[[jax.Array], A
     state = loop.run(state, step_fn=step_fn, batch_at=batch_at, total_steps=end,
                      checkpoints=checkpoints, checkpoint_every=schedule.checkpoint_every,
                      log_every=schedule.log_every, metrics=metrics,
-                     extra_metrics=lambda s: {'learning_rate': learning_rate(s - 1)})
+                     extra_metrics=lambda s: {'learning_rate': learning_rate(s - 1)},
+                     desc=f'train {out_dir.name}')
   checkpoints.close()
   return state
