@@ -38,6 +38,7 @@ from xqg_jax.io import stage_dir as stage_lib
 from xqg_jax.io import stage_graph
 from xqg_jax.io.stage_graph import Stage
 from xqg_jax.robustness import hotflip
+from xqg_jax.robustness import paraphrase
 from xqg_jax.robustness import registry
 from xqg_jax.robustness import robustness_report
 from xqg_jax.robustness import robustness_stage
@@ -291,7 +292,7 @@ def _attack(config, workdir, state: State) -> State:
       if spec['kind'] in ('hotflip', 'random_edits'):
         extras = extras or _white_box_extras(config, state)
       return registry.build(spec, seed=config.seed, data_dir=state['data_dir'], split=split,
-                            name=name, config=config,
+                            name=name, runtime=paraphrase.Runtime.from_config(config),
                             **(extras or {}).get(spec['kind'], {}))
 
     paths[name] = str(robustness_stage.attacked_set(
@@ -321,7 +322,9 @@ def _robustness(config, workdir, state: State) -> State:
         embed=embed, data_dir=state['data_dir'],
         inputs={'attacked': manifest_lib.sha256_file(path),
                 **{f'{n}:{k}': stage_lib.digest(d) for n, s in compared.items()
-                   for k, d in s.corpora.items()}})
+                   for k, d in s.corpora.items()},
+                **{f'clean:{n}': stage_lib.digest(epath.Path(workdir) / 'eval' / n / split)
+                   for n in compared}})
   metrics = [xor_retrieve.metric_name(k) for k in config.eval.kilo_tokens]
   directory = epath.Path(workdir) / 'reports' / 'robustness'
   system_names = {n: retrieval_report.system_name(n) for n in compared}
@@ -339,14 +342,14 @@ STAGES: tuple[Stage, ...] = (
     Stage('data', _data, reads=('data.source', 'synthetic', 'on_bad_record'),
           files=('data.manual_dir',)),
     Stage('tokenizers', _tokenizers, reads=('tokenizer', 'xqg.pretrain.pairs', 'xqg.extra_pairs',
-                                            'on_bad_record'),
+                                            'generate.languages', 'on_bad_record'),
           after=('data',), files=('tokenizer.encoder', 'tokenizer.generator')),
     Stage('datasets', _datasets, reads=_DATA, after=('data',)),
     Stage('train_xdr', _train_xdr, reads=(*_DATA, 'seed', 'xdr'),
           after=('data', 'tokenizers', 'datasets'), files=('xdr.init_from',)),
     Stage('pretrain_xqg', _pretrain_xqg, reads=(*_DATA, 'seed', 'xqg'),
           after=('data', 'tokenizers'), files=('xqg.init_from',)),
-    Stage('train_xqg', _train_xqg, reads=(*_DATA, 'seed', 'xqg'),
+    Stage('train_xqg', _train_xqg, reads=(*_DATA, 'seed', 'xqg', 'generate.languages'),
           after=('data', 'tokenizers', 'datasets', 'pretrain_xqg'), files=('xqg.init_from',)),
     Stage('generate', _generate, reads=(*_DATA, 'seed', 'xqg', 'generate', 'synthetic'),
           after=('data', 'tokenizers', 'datasets', 'train_xqg')),
@@ -363,11 +366,11 @@ STAGES: tuple[Stage, ...] = (
           after=('data', 'generate', 'oracle', 'encode', 'select')),
     Stage('report', _report, reads=('name', 'eval', 'augment', 'synthetic'),
           after=('generate', 'oracle', 'select', 'evaluate', 'sweep')),
-    Stage('attack', _attack, reads=(*_DATA, 'seed', 'robustness', 'xdr'),
+    Stage('attack', _attack, reads=(*_DATA, 'seed', 'robustness', 'xdr', 'xqg.dtype'),
           after=('data', 'tokenizers', 'train_xdr', 'encode')),
     Stage('robustness', _robustness, reads=(*_DATA, 'seed', 'robustness', 'eval', 'index',
                                             'augment', 'xdr', 'name'),
-          after=('data', 'tokenizers', 'train_xdr', 'select', 'fuse', 'attack')),
+          after=('data', 'tokenizers', 'train_xdr', 'select', 'fuse', 'evaluate', 'attack')),
 )
 BY_NAME = {stage.name: stage for stage in STAGES}
 

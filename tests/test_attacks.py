@@ -6,6 +6,7 @@ import json
 import pytest
 
 from xqg_jax import languages
+from xqg_jax.configs import common
 from xqg_jax.data import errors
 from xqg_jax.data import records
 from xqg_jax.data import tokenizers
@@ -18,6 +19,8 @@ from xqg_jax.robustness import paraphrase
 from xqg_jax.robustness import registry
 
 from tests.conftest import small_config
+
+_PROMPT = common.ATTACK_SETTINGS['paraphrase']['prompt']
 
 IN_SCRIPT_OPS = ('substitute', 'delete', 'insert', 'swap', 'strip_marks')
 
@@ -276,7 +279,7 @@ def test_model_paraphraser_end_to_end(tmp_path, data_dir, queries):
   import transformers  # pylint: disable=g-import-not-at-top
   picked = [q for q in queries if q.lang in ('fi', 'ru', 'km')][:12]
   tokenizer = tokenizers.train_unigram(
-      [paraphrase.DEFAULT_PROMPT.format(query=q.question) for q in queries
+      [_PROMPT.format(query=q.question) for q in queries
        if q.lang in ('fi', 'ru', 'km')], 300, tmp_path / 'tokenizer')
   torch.manual_seed(0)
   model = transformers.MT5ForConditionalGeneration(transformers.MT5Config(
@@ -290,7 +293,7 @@ def test_model_paraphraser_end_to_end(tmp_path, data_dir, queries):
   spec = {'kind': 'paraphrase', 'source': 'model', 'path': str(tmp_path / 'model'),
           'do_sample': True, 'top_k': 50, 'num_return_sequences': 2, 'max_new_tokens': 6,
           'batch_size': 8, 'input_max_len': 48, 'budget': 12}
-  attack = registry.build(spec, seed=0, config=small_config())
+  attack = registry.build(spec, seed=0, runtime=paraphrase.Runtime.from_config(small_config()))
   rows = attack(picked)
   _check_rows(rows, picked)
   assert any(r.attacked is not None for r in rows)
@@ -311,6 +314,7 @@ def test_model_paraphraser_end_to_end(tmp_path, data_dir, queries):
 
 @pytest.mark.parametrize('spec, match', [
     ({'kind': 'typo'}, 'known: char_noise, code_switch, paraphrase, hotflip, random_edits'),
+    ({'kind': 'hotflip', 'budget': 1, 'top_k': 3}, r"unknown settings \['top_k'\]"),
     ({'kind': 'char_noise', 'budget': 1, 'size': 3}, r"unknown settings \['size'\]"),
     ({'kind': 'code_switch'}, r"missing settings \['budget'\]"),
     ({'kind': 'paraphrase', 'source': 'web'}, 'source must be one of'),
@@ -337,6 +341,6 @@ def test_registry_builds_named_attacks(data_dir, queries):
   assert switch.name == 'code_switch' and all(r.edits == 1 for r in switch(queries[:4]))
   # One config entry may hold every source's settings at their defaults.
   spec = {'kind': 'paraphrase', 'source': 'benchmark', 'budget': 8, 'path': '',
-          'prompt': paraphrase.DEFAULT_PROMPT, 'do_sample': False}
+          'prompt': _PROMPT, 'do_sample': False}
   rows = registry.build(spec, seed=0, data_dir=data_dir, split='train')(queries[:4])
   assert all(r.budget == 8 and r.attacked is not None for r in rows)

@@ -42,7 +42,8 @@ def target(prepared, tmp_path_factory):
 
 
 def _hotflip(target, **kwargs):
-  kwargs = {'budget': BUDGET, 'top_k': TOP_K, 'candidates': 4, 'batch_size': 16, **kwargs}
+  kwargs = {'budget': BUDGET, 'top_k': TOP_K, 'candidates': 4, 'beam': 1, 'batch_size': 16,
+            **kwargs}
   return hotflip_lib.HotFlip(target['encoder'], target['tokenizer'], target['corpus'],
                              target['gold'], max_len=target['config'].data.q_max_len, **kwargs)
 

@@ -7,6 +7,7 @@ import pytest
 
 from launch import stages
 from xqg_jax.configs import tiny
+from xqg_jax.io import stage_dir as stage_lib
 from xqg_jax.io import stage_graph
 from xqg_jax.io.stage_graph import Stage
 
@@ -140,3 +141,49 @@ def test_a_record_from_before_config_aware_records_is_refused(tmp_path):
   path.write_text(json.dumps({'first': 0}))
   with pytest.raises(stage_graph.StaleStageError, match='older version'):
     stage_graph.run(graph, _config(), tmp_path, ['second'])
+
+
+def test_a_stage_is_given_only_the_fields_it_declares(tmp_path):
+  seen = {}
+
+  def peek(config, workdir, state):
+    seen['keys'] = sorted(config.keys())
+    seen['xdr'] = sorted(config.xdr.keys())
+    return {}
+
+  def strays(config, workdir, state):
+    return {'epochs': config.xdr.learning_rate}
+
+  config = _config()
+  stage_graph.run((Stage('peek', peek, reads=('seed', 'xdr.epochs'),
+                         files=('xdr.init_from',)),), config, tmp_path, ['peek'])
+  assert seen['keys'] == sorted(('seed', 'xdr', *stage_graph.RUNTIME_FIELDS))
+  assert seen['xdr'] == ['epochs', 'init_from']
+  with pytest.raises(AttributeError, match="stage 'strays' read the config field "
+                                           "'learning_rate', which is not among the fields it "
+                                           r"declares \(xdr.epochs\)"):
+    stage_graph.run((Stage('strays', strays, reads=('xdr.epochs',)),), config, tmp_path,
+                    ['strays'])
+
+
+def test_work_inside_a_stage_is_redone_when_a_declared_field_changes(tmp_path):
+  """A stage's own manifest may name fewer fields than the stage declares (here none): its
+  work is still redone when a declared field changes, and reused while none does."""
+  calls = []
+
+  def work(config, workdir, state):
+    def produce(directory):
+      calls.append(config.seed)
+      (directory / 'out.txt').write_text(str(config.seed))
+      return ['out.txt'], {}
+    stage_lib.run(tmp_path / 'work', stage='work', config={}, inputs={}, produce=produce)
+    return {'out': (tmp_path / 'work' / 'out.txt').read_text()}
+
+  graph = (Stage('work', work, reads=('seed',)),)
+  config = _config()
+  assert stage_graph.run(graph, config, tmp_path, ['work'])['out'] == str(config.seed)
+  stage_graph.run(graph, config, tmp_path, ['work'])
+  assert calls == [config.seed]  # reused: nothing it declares changed
+  config.seed += 1
+  assert stage_graph.run(graph, config, tmp_path, ['work'])['out'] == str(config.seed)
+  assert calls == [config.seed - 1, config.seed]

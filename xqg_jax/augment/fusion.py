@@ -171,7 +171,7 @@ def fuse_directory(out_dir, *, corpus_dir, questions_dir, fusion: FusionConfig,
     began = time.perf_counter()
     fused, ids = fuse_shard(corpus_dir, questions_dir, shard, fusion)
     embedding_shards.write_shard(out_dir, shard, num_shards, fused, ids)
-    logging.info('fuse: shard %d/%d, %d passages in %.2f s', shard + 1, num_shards, len(ids),
+    logging.vlog(1, 'fuse: shard %d/%d, %d passages in %.2f s', shard + 1, num_shards, len(ids),
                  time.perf_counter() - began)
   multihost.barrier(f'fused:{out_dir}')
   if jax.process_index() == 0:

@@ -9,6 +9,46 @@ import ml_collections
 from xqg_jax import languages
 
 
+_PARAPHRASE_MODEL = {'tokenizer': '', 'prompt': 'paraphrase: {query}', 'num_return_sequences': 1,
+                     'do_sample': False, 'temperature': 1.0, 'top_k': 0, 'top_p': 1.0,
+                     'max_new_tokens': 64, 'batch_size': 32, 'input_max_len': 64}
+# Every setting of every attack kind with its default (`robustness/registry.py` says what each
+# means); `REQUIRED` settings have none. A config entry is `attack(kind, **settings)`.
+REQUIRED = '<required>'
+ATTACK_SETTINGS = {
+    # budget: characters edited per query, or rate: edited share of its characters (one of).
+    'char_noise': {'budget': None, 'rate': None,
+                   'operations': ('substitute', 'delete', 'insert', 'swap', 'homoglyph',
+                                  'zero_width', 'strip_marks')},
+    # budget: words switched to English; lexicon_dir '': the benchmark's {data_dir}/lexicons.
+    'code_switch': {'budget': REQUIRED, 'lexicon_dir': ''},
+    # source benchmark | file | model; budget None: any word distance; the model settings
+    # (a seq2seq paraphraser in `path`) are read only by source 'model'.
+    'paraphrase': {'source': REQUIRED, 'budget': None, 'path': '', **_PARAPHRASE_MODEL},
+    # White-box, on the xDR query tower: tokens edited per query, candidate tokens per
+    # position, beam width, queries per gradient batch.
+    'hotflip': {'budget': REQUIRED, 'candidates': 4, 'beam': 1, 'batch_size': 32},
+    'random_edits': {'budget': REQUIRED},
+}
+
+
+def attack(kind: str, **settings) -> ml_collections.ConfigDict:
+  """The config entry of an attack: `{'kind': kind, **every setting}`, `settings` over the
+  defaults of `ATTACK_SETTINGS[kind]`. An unknown kind or setting, or a missing required one,
+  is an error naming them."""
+  if kind not in ATTACK_SETTINGS:
+    raise ValueError(f'unknown attack kind {kind!r}; known: {", ".join(ATTACK_SETTINGS)}')
+  defaults = ATTACK_SETTINGS[kind]
+  unknown = sorted(set(settings) - set(defaults))
+  if unknown:
+    raise ValueError(f'attack {kind}: unknown settings {unknown}; known: {sorted(defaults)}')
+  out = {'kind': kind, **defaults, **settings}
+  missing = sorted(k for k, v in out.items() if v == REQUIRED)
+  if missing:
+    raise ValueError(f'attack {kind}: missing settings {missing}')
+  return ml_collections.ConfigDict(out)
+
+
 def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
   """Parses `'a=1,b=x,flag'` into a ConfigDict over `defaults` (big_vision's convention).
 
@@ -72,6 +112,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.synthetic.latin_name_rate = 0.1  # share of entity names left in Latin script in questions
   c.synthetic.hard_negatives = 7
   c.synthetic.paraphrases_per_query = 4
+  # The data statistics include a BM25 baseline (corpus in memory) up to this many passages.
+  c.synthetic.bm25_baseline_max_passages = 200_000
   # Entities of a second world per pre-training kind (names, questions) for a generator
   # trained from scratch (`synthetic/pretraining.py`); 0 writes none.
   c.synthetic.pretraining_entities = 0
@@ -213,18 +255,17 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.sweep_num_queries = (1, 2, 3, 4, 5)
 
   # Robustness (issue 6): attacks on the queries of one split, evaluated on xDR and xDR+xQG.
-  # Each attack is a registry spec (`robustness/registry.py`): its kind and budget.
+  # Each attack is a complete registry entry (`attack`, `robustness/registry.py`).
   c.robustness = ml_collections.ConfigDict()
   c.robustness.split = 'test'
   c.robustness.queries_per_language = 0  # the first n test queries of each language; 0 = all
   c.robustness.success_k = 20  # gold out of the top 20 (~2k tokens of 100-word passages)
   c.robustness.attacks = ('paraphrase', 'char_noise', 'code_switch', 'hotflip', 'random_edits')
-  c.robustness.paraphrase = ml_collections.ConfigDict(
-      {'kind': 'paraphrase', 'source': 'benchmark', 'path': '', 'budget': 8})
-  c.robustness.char_noise = ml_collections.ConfigDict({'kind': 'char_noise', 'budget': 2})
-  c.robustness.code_switch = ml_collections.ConfigDict({'kind': 'code_switch', 'budget': 2})
-  c.robustness.hotflip = ml_collections.ConfigDict({'kind': 'hotflip', 'budget': 2})
-  c.robustness.random_edits = ml_collections.ConfigDict({'kind': 'random_edits', 'budget': 2})
+  c.robustness.paraphrase = attack('paraphrase', source='benchmark', budget=8)
+  c.robustness.char_noise = attack('char_noise', budget=2)
+  c.robustness.code_switch = attack('code_switch', budget=2)
+  c.robustness.hotflip = attack('hotflip', budget=2)
+  c.robustness.random_edits = attack('random_edits', budget=2)
 
   # Device mesh: (axis, size) with -1 filled from the device count; logical -> mesh rules.
   c.mesh = (('data', -1), ('model', 1))

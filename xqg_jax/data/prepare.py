@@ -32,8 +32,6 @@ from xqg_jax.io import stage_dir
 
 STATS_NAME = 'benchmark_stats.json'
 REQUIRED_FILES = ('corpus.tsv', 'queries/dev.jsonl')
-# BM25 needs the corpus in memory; above this size the statistics skip it.
-_BASELINE_MAX_PASSAGES = 200_000
 
 
 def data_dir(config: ml_collections.ConfigDict, workdir) -> epath.Path:
@@ -53,7 +51,8 @@ def data_dir(config: ml_collections.ConfigDict, workdir) -> epath.Path:
   def produce(directory):
     outputs = export.write(bench, directory)
     statistics = stats_lib.compute(
-        bench, with_baseline=bench.world.num_passages <= _BASELINE_MAX_PASSAGES)
+        bench, with_baseline=(bench.world.num_passages
+                              <= config.synthetic.bm25_baseline_max_passages))
     atomic.write_text(directory / STATS_NAME, json.dumps(statistics, indent=1) + '\n')
     return outputs + [STATS_NAME], {'num_passages': bench.world.num_passages}
 
@@ -66,7 +65,7 @@ def data_dir(config: ml_collections.ConfigDict, workdir) -> epath.Path:
 def training_texts(config: ml_collections.ConfigDict, data: epath.Path,
                    for_generator: bool) -> Iterator[str]:
   """Texts to train a tokenizer on: a strided sample of passages, every training question
-  and its known paraphrases; for the generator also one prompt per language and its
+  and its known paraphrases; for the generator also one prompt per generated language and its
   pre-training pairs."""
   policy = errors.BadRecordPolicy.from_name(config.on_bad_record)
   num_lines = sum(1 for _ in (data / 'corpus.tsv').open('rb'))
@@ -84,7 +83,7 @@ def training_texts(config: ml_collections.ConfigDict, data: epath.Path,
     for row in paraphrases_format.read_paraphrases(paraphrase_file, policy):
       yield from row.paraphrases
   if for_generator:
-    for lang in config.synthetic.languages:
+    for lang in config.generate.languages:
       yield prompts.prompt(lang, '', '')
     for path in pretraining_files(config, data):
       for pair in text_pairs.read_text_pairs(path, policy):

@@ -29,6 +29,7 @@ from xqg_jax.data.formats import corpus
 from xqg_jax.data.formats import queries
 from xqg_jax.data.formats import train_groups
 from xqg_jax.io import atomic
+from xqg_jax.io import console
 
 QUERY_SPLITS = ('train', 'dev', 'test')
 
@@ -160,8 +161,9 @@ def build(name: str, manual_dir, data_dir, *,
         _copy_tree(epath.Path(local) / name, tmp)
     builder = BUILDERS[name](data_dir=os.fspath(data_dir), policy=policy)
   tfds.display_progress_bar(False)  # Stages log their own progress; bars flood the logs.
-  builder.download_and_prepare(
-      download_config=tfds.download.DownloadConfig(manual_dir=os.fspath(manual_dir)))
+  with console.library_prints():
+    builder.download_and_prepare(
+        download_config=tfds.download.DownloadConfig(manual_dir=os.fspath(manual_dir)))
   return builder
 
 

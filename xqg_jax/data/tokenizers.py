@@ -27,7 +27,10 @@ from typing import Iterable, Iterator
 from etils import epath
 import tokenizers
 from tokenizers import decoders, models, normalizers, pre_tokenizers, processors, trainers
-import transformers
+
+# transformers advises at import that PyTorch is absent; only its tokenizers are used here.
+os.environ.setdefault('TRANSFORMERS_NO_ADVISORY_WARNINGS', '1')
+import transformers  # pylint: disable=g-import-not-at-top,g-bad-import-order
 
 from xqg_jax.io import atomic
 

@@ -94,7 +94,7 @@ def encode(directory, *, source, text_fn: Callable[[Any], str], id_fn: Callable[
     embedding_shards.write_shard(directory, shard, num_shards, emb,
                                  [id_fn(records[i]) for i in range(len(records))])
     seconds = time.perf_counter() - began
-    logging.info('%s: shard %d/%d, %d rows in %.1f s (%.0f rows/s)', directory.name, shard + 1,
+    logging.vlog(1, '%s: shard %d/%d, %d rows in %.1f s (%.0f rows/s)', directory.name, shard + 1,
                  num_shards, len(records), seconds, len(records) / max(seconds, 1e-9))
   multihost.barrier(f'encoded:{directory}')
   if jax.process_index() == 0:

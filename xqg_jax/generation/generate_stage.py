@@ -66,15 +66,28 @@ def sampling_config(config: ml_collections.ConfigDict) -> decoding.SamplingConfi
 
 
 class Generator:
-  """A loaded generator on a mesh of this process's devices."""
+  """A loaded generator on a mesh of this process's devices.
 
-  def __init__(self, config: ml_collections.ConfigDict, model_dir: str, tokenizer_dir: str,
-               devices=None):
-    self.cfg, params = hf_t5.load_hf_t5(model_dir, dtype=config.xqg.dtype)
+  Args:
+    model_dir: an HF T5/mT5 directory.
+    tokenizer_dir: its tokenizer.
+    dtype: the computation dtype.
+    input_max_len: prompts are truncated to this many tokens.
+    sampling: the decoding settings.
+    seed: with each prompt's key items, all of the decoding randomness.
+    batch_size: prompts per decode batch.
+    mesh_spec: (axis, size) pairs of the device mesh; `rules`: logical -> mesh axes.
+    devices: the mesh's devices (default this process's).
+  """
+
+  def __init__(self, model_dir: str, tokenizer_dir: str, *, dtype: str, input_max_len: int,
+               sampling: decoding.SamplingConfig, seed: int, batch_size: int, mesh_spec,
+               rules, devices=None):
+    self.cfg, params = hf_t5.load_hf_t5(model_dir, dtype=dtype)
     self.tokenizer = tokenizers.load_tokenizer(tokenizer_dir)
     tokenizers.check_vocab(self.tokenizer, self.cfg.vocab_size, f'xQG model {model_dir}')
-    self.rules = tuple(config.logical_axis_rules)
-    self.mesh = mesh_lib.create_mesh(config.mesh, devices=devices or jax.local_devices())
+    self.rules = tuple(rules)
+    self.mesh = mesh_lib.create_mesh(mesh_spec, devices=devices or jax.local_devices())
     model = t5.T5(self.cfg)
     dummy = np.zeros((1, 8), np.int32)
     abstract = jax.eval_shape(lambda: model.init(jax.random.key(0), dummy, dummy + 1, dummy))
@@ -82,10 +95,20 @@ class Generator:
       specs = nn.get_partition_spec(abstract['params'])
     self.params = jax.device_put(
         params, partitioning.tree_shardings(specs, self.mesh, self.rules))
-    self.tokenize = pipeline.Tokenize(self.tokenizer, config.xqg.input_max_len)
-    self.sampling = sampling_config(config)
-    self.seed = config.generate.seed
-    self.batch_size = config.generate.batch_size
+    self.tokenize = pipeline.Tokenize(self.tokenizer, input_max_len)
+    self.sampling = sampling
+    self.seed = seed
+    self.batch_size = batch_size
+
+  @classmethod
+  def from_config(cls, config: ml_collections.ConfigDict, model_dir: str, tokenizer_dir: str,
+                  devices=None) -> 'Generator':
+    """The run's generator: `config.generate`'s decoding, `config.xqg`'s dtype and input
+    length, on `config.mesh`."""
+    return cls(model_dir, tokenizer_dir, dtype=config.xqg.dtype,
+               input_max_len=config.xqg.input_max_len, sampling=sampling_config(config),
+               seed=config.generate.seed, batch_size=config.generate.batch_size,
+               mesh_spec=config.mesh, rules=config.logical_axis_rules, devices=devices)
 
   def texts(self, prompt_texts: Sequence[str], key_items: Sequence[Sequence[str | int]], *,
             desc: str) -> tuple[list[list[str]], np.ndarray]:
@@ -145,8 +168,8 @@ def run(config: ml_collections.ConfigDict, workdir, *, xqg_dir, data_dir, tfds_d
     if path.exists():
       continue
     counts = collections.Counter()
-    generator = generator or Generator(config, str(epath.Path(xqg_dir) / 'hf'), tokenizer_dir,
-                                       devices)
+    generator = generator or Generator.from_config(config, str(epath.Path(xqg_dir) / 'hf'),
+                                                   tokenizer_dir, devices)
     began = time.perf_counter()
     passages = [corpus[i] for i in range(*ranges[shard])]
     # Language-major: a batch's questions are of one language and of similar lengths, so the
@@ -165,7 +188,7 @@ def run(config: ml_collections.ConfigDict, workdir, *, xqg_dir, data_dir, tfds_d
     augmented.write_augmented(path, (records.AugmentedPassage(
         p.id, p.title, p.text, by_passage[p.id]) for p in passages))
     seconds = time.perf_counter() - began
-    logging.info('generate: shard %d/%d, %d questions in %.1f s (%.1f questions/s)',
+    logging.vlog(1, 'generate: shard %d/%d, %d questions in %.1f s (%.1f questions/s)',
                  shard + 1, num_shards, len(items) * config.generate.num_queries, seconds,
                  len(items) * config.generate.num_queries / max(seconds, 1e-9))
   multihost.barrier(f'generated:{directory}')

@@ -89,7 +89,7 @@ def build(config: ml_collections.ConfigDict, out_dir, embeddings_dir,
       index.save(tmp / 'scann')
       (tmp / IDS_TXT).write_text(''.join(f'{i}\n' for i in ids))
       (tmp / BUILD_JSON).write_text(json.dumps({'seconds': round(seconds, 3)}) + '\n')
-    logging.info('index: shard %d/%d, %d rows in %.1f s', shard + 1, num_shards, len(ids),
+    logging.vlog(1, 'index: shard %d/%d, %d rows in %.1f s', shard + 1, num_shards, len(ids),
                  seconds)
   if jax.process_index() == 0:
     _finish(out_dir, num_shards, stage_config, inputs)

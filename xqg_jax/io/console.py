@@ -4,6 +4,8 @@ Everything logs through absl's one handler, so a filter on it keeps INFO records
 project's own files (`xqg_jax/`, `launch/`, `benchmarks/`) and warnings and errors from all.
 """
 
+import contextlib
+import io
 import logging
 import pathlib
 
@@ -27,3 +29,14 @@ def quiet_libraries() -> None:
   if absl_logging.get_verbosity() >= 1 or present:
     return
   handler.addFilter(OwnInfoOnly())
+
+
+@contextlib.contextmanager
+def library_prints():
+  """Drops what a library prints to stdout inside this block (TFDS announces every dataset it
+  prepares with `print`), unless `--verbosity` is 1 or more."""
+  if absl_logging.get_verbosity() >= 1:
+    yield
+    return
+  with contextlib.redirect_stdout(io.StringIO()):
+    yield

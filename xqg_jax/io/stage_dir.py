@@ -3,8 +3,14 @@
 A stage is `produce(directory) -> (outputs, extra)`: it writes each output atomically under
 `directory` and returns their relative paths and JSON-ready facts for the manifest. The
 manifest is written last, so an interrupted stage has none and is redone on the next run.
+
+Inside a pipeline stage (`declared_reads`), every manifest also records the digest of all the
+config fields and files that stage declares it reads, so work is reused only under the same
+declared inputs, even where a manifest's own `config` names fewer of them.
 """
 
+import contextlib
+import contextvars
 import json
 import time
 from typing import Any, Callable, Mapping
@@ -18,6 +24,23 @@ from xqg_jax.io import manifest as manifest_lib
 WORK_NAME = 'work.json'  # the settings that shards in a directory were made with
 
 Produce = Callable[[epath.Path], tuple[list[str], Mapping[str, Any]]]
+_DECLARED_READS: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    'declared_reads', default=None)
+
+
+@contextlib.contextmanager
+def declared_reads(digest: str):
+  """Within this block, every manifest and shard record also holds `digest` (module docstring)."""
+  token = _DECLARED_READS.set(digest)
+  try:
+    yield
+  finally:
+    _DECLARED_READS.reset(token)
+
+
+def _scoped(config: Mapping[str, Any]) -> dict[str, Any]:
+  digest = _DECLARED_READS.get()
+  return dict(config) if digest is None else {**config, 'declared_reads': digest}
 
 
 def files_under(directory, sub: str) -> list[str]:
@@ -54,7 +77,7 @@ def content_digest(path) -> str:
 
 def is_done(directory, *, config: Mapping[str, Any], inputs: Mapping[str, str]) -> bool:
   """Whether `directory` holds a verified manifest for this config and inputs."""
-  return manifest_lib.is_complete(directory, config=config, inputs=inputs)
+  return manifest_lib.is_complete(directory, config=_scoped(config), inputs=inputs)
 
 
 def begin_shards(directory, *, config: Mapping[str, Any], inputs: Mapping[str, str]) -> None:
@@ -66,7 +89,7 @@ def begin_shards(directory, *, config: Mapping[str, Any], inputs: Mapping[str, s
   processes, process 0 must finish this before the others start: the stage's caller syncs).
   """
   directory = epath.Path(directory)
-  work = {'config_digest': manifest_lib.fingerprint(config), 'inputs': dict(inputs)}
+  work = {'config_digest': manifest_lib.fingerprint(_scoped(config)), 'inputs': dict(inputs)}
   path = directory / WORK_NAME
   if path.exists() and json.loads(path.read_text()) == work:
     return
@@ -83,12 +106,12 @@ def run(directory, *, stage: str, config: Mapping[str, Any], inputs: Mapping[str
   """Runs `produce` unless `directory` already holds a verified manifest for this work."""
   directory = epath.Path(directory)
   if not force and is_done(directory, config=config, inputs=inputs):
-    logging.info('%s: outputs verified by %s, skipping', stage, directory / 'manifest.json')
+    logging.vlog(1, '%s: outputs verified by %s, skipping', stage, directory / 'manifest.json')
     return manifest_lib.read(directory)
   start = time.perf_counter()
   directory.mkdir(parents=True, exist_ok=True)
   outputs, extra = produce(directory)
   extra = {**extra, 'seconds': round(time.perf_counter() - start, 3)}
-  logging.info('%s: done in %.1f s -> %s', stage, extra['seconds'], directory)
-  return manifest_lib.write(directory, stage=stage, config=config, inputs=inputs,
+  logging.vlog(1, '%s: done in %.1f s -> %s', stage, extra['seconds'], directory)
+  return manifest_lib.write(directory, stage=stage, config=_scoped(config), inputs=inputs,
                             outputs=outputs, extra=extra)

@@ -6,9 +6,15 @@ the stages whose results it takes. Its record, `workdir/stages/{name}.json`, hol
 values, the content digests, the digest of each upstream stage's record and what the stage
 returned. A stage that is not selected to run is reused only when all of these still match;
 otherwise `StaleStageError` names the stage and what changed.
+
+A stage function is given only the part of the config it declared (`stage_config`), so a
+field it reads but did not declare is an AttributeError when it runs, not a stale reuse later.
 """
 
+import contextlib
+import copy
 import dataclasses
+import re
 import json
 import time
 from typing import Any, Callable, Iterable, Mapping
@@ -24,6 +30,9 @@ from xqg_jax.io import stage_dir as stage_lib
 
 State = dict[str, Any]
 RECORD_VERSION = 2
+# How a stage runs, not what it computes: given to every stage, in no digest, so that a result
+# computed on one mesh (a TPU pod) can be reused on another (a laptop).
+RUNTIME_FIELDS = ('mesh', 'logical_axis_rules', 'distributed')
 
 
 class StaleStageError(RuntimeError):
@@ -32,7 +41,9 @@ class StaleStageError(RuntimeError):
 
 @dataclasses.dataclass(frozen=True)
 class Stage:
-  """One stage: `fn(config, workdir, state) -> produced state`, and what it reads."""
+  """One stage: `fn(config, workdir, state) -> produced state`, and what it reads.
+
+  `fn` is given `stage_config(stage, config)`: the declared fields only."""
   name: str
   fn: Callable[[ml_collections.ConfigDict, Any, State], State]
   reads: tuple[str, ...]  # config fields (dotted; a sub-tree stands for all of its leaves)
@@ -59,6 +70,27 @@ def _get(config: ml_collections.ConfigDict, dotted: str) -> Any:
       raise KeyError(f'config has no field {dotted!r}')
     value = value[part]
   return value.to_dict() if isinstance(value, ml_collections.ConfigDict) else value
+
+
+def stage_config(stage: Stage, config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """The fields of `config` that `stage` declares (reads, files) and `RUNTIME_FIELDS`, locked.
+
+  Reading any other field raises AttributeError, so every field a stage uses is in its digest.
+  """
+  resolved = config.copy_and_resolve_references()
+  out = ml_collections.ConfigDict()
+  for dotted in (*stage.reads, *stage.files, *RUNTIME_FIELDS):
+    _get(resolved, dotted)  # a declared field that does not exist is an error here
+    *parents, leaf = dotted.split('.')
+    source, target = resolved, out
+    for part in parents:
+      source = source[part]
+      if part not in target:
+        target[part] = ml_collections.ConfigDict()
+      target = target[part]
+    target[leaf] = copy.deepcopy(source[leaf])
+  out.lock()
+  return out
 
 
 def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> dict[str, Any]:
@@ -93,10 +125,12 @@ def record_digest(record: Mapping[str, Any]) -> str:
 
 
 def make_record(stage: Stage, config, produced: State,
-                records: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-  """The record of a stage that just ran on `config` after the given upstream records."""
+                records: Mapping[str, Mapping[str, Any]],
+                files: Mapping[str, str] | None = None) -> dict[str, Any]:
+  """The record of a stage that just ran on `config` after the given upstream records
+  (`files`: its `file_digests`, when already computed)."""
   return {'version': RECORD_VERSION, 'config': config_values(stage, config),
-          'files': file_digests(stage, config),
+          'files': dict(files) if files is not None else file_digests(stage, config),
           'upstream': {name: record_digest(records[name]) for name in stage.after},
           'state': produced, 'provenance': provenance.provenance()}
 
@@ -125,6 +159,27 @@ def problems(stage: Stage, config, record: Mapping[str, Any],
   return found
 
 
+def _field_names(value: Any) -> set[str]:
+  if not isinstance(value, (ml_collections.ConfigDict, Mapping)):
+    return set()
+  return {str(k) for k in value.keys()}.union(*(_field_names(v) for v in value.values()))
+
+
+@contextlib.contextmanager
+def _naming_undeclared_fields(stage: Stage, config: ml_collections.ConfigDict):
+  """Turns a stage's AttributeError on a config field it did not declare into one naming it."""
+  try:
+    yield
+  except AttributeError as e:
+    match = re.search(r"'(\w+)'", str(e))
+    if match and match.group(1) in _field_names(config):
+      raise AttributeError(
+          f'stage {stage.name!r} read the config field {match.group(1)!r}, which is not among '
+          f'the fields it declares ({", ".join(stage.reads)}); declare it in the stage '
+          'graph') from e
+    raise
+
+
 def record_path(workdir, name: str) -> epath.Path:
   return epath.Path(workdir) / 'stages' / f'{name}.json'
 
@@ -145,8 +200,12 @@ def run(graph: tuple[Stage, ...], config: ml_collections.ConfigDict, workdir,
     path = record_path(workdir, stage.name)
     if stage.name in selected:
       start = time.perf_counter()
-      produced = stage.fn(config, workdir, state)
-      record = make_record(stage, config, produced, records)
+      files = file_digests(stage, config)
+      declared = manifest_lib.fingerprint({'config': config_values(stage, config),
+                                           'files': files})
+      with stage_lib.declared_reads(declared), _naming_undeclared_fields(stage, config):
+        produced = stage.fn(stage_config(stage, config), workdir, state)
+      record = make_record(stage, config, produced, records, files)
       atomic.write_text(path, json.dumps(record, indent=1, ensure_ascii=False) + '\n')
       state['timings'][stage.name] = round(time.perf_counter() - start, 3)
       logging.info('stage %s: %.1f s', stage.name, state['timings'][stage.name])

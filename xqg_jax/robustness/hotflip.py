@@ -227,9 +227,8 @@ class HotFlip:
   """
 
   def __init__(self, encoder: encode_stage.Encoder, tokenizer, corpus: np.ndarray,
-               gold: Mapping[str, Sequence[int]], *, budget: int, max_len: int,
-               top_k: int = 20, candidates: int = 4, beam: int = 1,
-               synonyms: Synonyms | None = None, batch_size: int = 32):
+               gold: Mapping[str, Sequence[int]], *, budget: int, max_len: int, top_k: int,
+               candidates: int, beam: int, batch_size: int, synonyms: Synonyms | None = None):
     for name, value in (('budget', budget), ('candidates', candidates), ('beam', beam),
                         ('batch_size', batch_size), ('top_k', top_k)):
       if value < 1:

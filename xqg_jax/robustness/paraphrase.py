@@ -15,11 +15,12 @@ Two sources:
   (seed, attack name, query id).
 - `ModelParaphraser`: a seq2seq paraphraser in HF T5 / mT5 format, run through our Flax T5 and
   KV-cached decoder (`generate_stage.Generator` loads and shards it). The input is
-  `prompt.format(query=...)` (default `paraphrase: {query}`); sample r of a query draws from
+  `prompt.format(query=...)` (e.g. `paraphrase: {query}`); sample r of a query draws from
   (seed, attack name, query id, r), so outputs do not depend on batching. The first of the
   `num_return_sequences` outputs that is non-empty, changed and within budget is taken.
 """
 
+import dataclasses
 from typing import Mapping, Sequence
 
 import ml_collections
@@ -32,7 +33,19 @@ from xqg_jax.generation import generate_stage
 from xqg_jax.robustness import attacked_set
 
 UNIT = 'word'
-DEFAULT_PROMPT = 'paraphrase: {query}'
+
+
+@dataclasses.dataclass(frozen=True)
+class Runtime:
+  """Where a model paraphraser runs: the device mesh, its logical-axis rules and the dtype."""
+  mesh_spec: tuple
+  rules: tuple
+  dtype: str
+
+  @classmethod
+  def from_config(cls, config: ml_collections.ConfigDict) -> 'Runtime':
+    """The run's mesh and rules, and the generator's dtype (`xqg.dtype`)."""
+    return cls(tuple(config.mesh), tuple(config.logical_axis_rules), config.xqg.dtype)
 
 
 def word_distance(a: str, b: str) -> int:
@@ -118,25 +131,21 @@ class KnownParaphrase:
     return [self._attack(q) for q in queries]
 
 
-def load_generator(config: ml_collections.ConfigDict, model_dir: str, tokenizer_dir: str, *,
-                   seed: int, sampling: decoding.SamplingConfig, batch_size: int,
-                   input_max_len: int, devices=None) -> generate_stage.Generator:
-  """A `Generator` for `model_dir` on the run's mesh and dtype (`config.mesh`, `config.xqg`),
-  with the paraphraser's own decoding settings in place of `config.generate`'s."""
-  config = config.copy_and_resolve_references()
-  config.xqg.input_max_len = input_max_len
-  g = config.generate
-  g.seed, g.batch_size = seed, batch_size
-  g.max_new_tokens, g.num_queries = sampling.max_new_tokens, sampling.num_return_sequences
-  g.do_sample, g.temperature = sampling.do_sample, sampling.temperature
-  g.top_k, g.top_p = sampling.top_k, sampling.top_p
-  return generate_stage.Generator(config, model_dir, tokenizer_dir, devices)
+def load_generator(model_dir: str, tokenizer_dir: str, *, seed: int,
+                   sampling: decoding.SamplingConfig, batch_size: int, input_max_len: int,
+                   runtime: Runtime, devices=None) -> generate_stage.Generator:
+  """A `Generator` for `model_dir` with the paraphraser's own decoding settings, on the run's
+  mesh and dtype (`runtime`)."""
+  return generate_stage.Generator(
+      model_dir, tokenizer_dir, dtype=runtime.dtype, input_max_len=input_max_len,
+      sampling=sampling, seed=seed, batch_size=batch_size, mesh_spec=runtime.mesh_spec,
+      rules=runtime.rules, devices=devices)
 
 
 class ModelParaphraser:
   """Replaces each query with a seq2seq model's rewrite of it."""
 
-  def __init__(self, generator: generate_stage.Generator, *, prompt: str = DEFAULT_PROMPT,
+  def __init__(self, generator: generate_stage.Generator, *, prompt: str,
                budget: int | None = None, name: str = 'paraphrase_model'):
     _check_budget(budget)
     try:

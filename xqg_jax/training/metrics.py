@@ -33,7 +33,8 @@ class MetricsWriter:
                        if row['step'] <= start_step]
       atomic.write_text(self.path, ''.join(self._lines))
 
-  def write(self, step: int, metrics: dict) -> dict:
+  def write(self, step: int, metrics: dict, echo: bool = True) -> dict:
+    """Appends one row; logs it at INFO when `echo`, else only at `--verbosity=1`."""
     now = time.perf_counter()
     rate = (step - self._last_step) / max(now - self._last_time, 1e-9)
     self._last_time, self._last_step = now, step
@@ -47,8 +48,11 @@ class MetricsWriter:
       else:
         with self.path.open('a') as f:
           f.write(line)
-      logging.info('step %d: %s', step, ', '.join(f'{k}={v:.4g}' for k, v in row.items()
-                                                  if k != 'step'))
+      text = ', '.join(f'{k}={v:.4g}' for k, v in row.items() if k != 'step')
+      if echo:
+        logging.info('step %d: %s', step, text)
+      else:
+        logging.vlog(1, 'step %d: %s', step, text)
     return row
 
 
