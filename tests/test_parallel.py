@@ -95,6 +95,17 @@ class _Dense(nn.Module):
     return nn.with_logical_constraint(y, (common_types.BATCH, common_types.MLP))
 
 
+def test_a_dimension_the_mesh_does_not_divide_is_replicated():
+  mesh = mesh_lib.create_mesh((('data', 4), ('model', 2)))
+  specs = {'odd': P('mlp', 'embed'), 'even': P('mlp', 'embed')}
+  shapes = {'odd': jax.ShapeDtypeStruct((7, 4), np.float32),
+            'even': jax.ShapeDtypeStruct((8, 4), np.float32)}
+  fitted = partitioning.tree_shardings(specs, mesh, RULES, shapes=shapes)
+  assert fitted['even'].spec == partitioning.tree_shardings(specs, mesh, RULES)['even'].spec
+  assert fitted['even'].spec[0] == 'model' and fitted['odd'].spec[0] is None
+  jax.device_put(np.zeros((7, 4), np.float32), fitted['odd'])  # a layout JAX accepts
+
+
 def test_sharded_init_and_apply_match_one_device():
   mesh = mesh_lib.create_mesh((('data', 4), ('model', 2)))
   model = _Dense(features=16)

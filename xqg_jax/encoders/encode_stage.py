@@ -39,7 +39,7 @@ class Encoder:
                                 xdr_model.dummy_batch(1, 8))['params'])
     with nn.logical_axis_rules(rules):
       specs = nn.get_partition_spec(abstract)
-    return partitioning.tree_shardings(specs, mesh, rules)
+    return partitioning.tree_shardings(specs, mesh, rules, shapes=nn.unbox(abstract))
 
   def embed_fn(self, method: str):
     return lambda params, batch: self.model.apply({'params': params}, batch, method=method)

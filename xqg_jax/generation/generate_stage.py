@@ -94,7 +94,8 @@ class Generator:
     with nn.logical_axis_rules(self.rules):
       specs = nn.get_partition_spec(abstract['params'])
     self.params = jax.device_put(
-        params, partitioning.tree_shardings(specs, self.mesh, self.rules))
+        params, partitioning.tree_shardings(specs, self.mesh, self.rules,
+                                            shapes=nn.unbox(abstract['params'])))
     self.tokenize = pipeline.Tokenize(self.tokenizer, input_max_len)
     self.sampling = sampling
     self.seed = seed
