@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+import safetensors
 
 import torch  # CI has it through [test]: a parity test must fail, not skip, without it
 import transformers
@@ -20,9 +21,12 @@ from tests import hf_testing
 
 SIZES = dict(vocab_size=320, d_model=64, d_kv=16, d_ff=128, num_layers=2, num_decoder_layers=2,
              num_heads=4, relative_attention_num_buckets=32, relative_attention_max_distance=128)
-# mT5 (gated-GELU, untied head) and original-T5-style (ReLU, tied and scaled head).
+# mT5 (gated-GELU, untied head), mT5 as transformers 5 makes one (head tied to the shared
+# embedding, unscaled; saved without lm_head.weight) and original-T5-style (ReLU, tied and
+# scaled head).
 HF_MODELS = {
     'mt5': (transformers.MT5Config, transformers.MT5ForConditionalGeneration, {}),
+    'mt5_tied': (transformers.MT5Config, transformers.MT5ForConditionalGeneration, {}),
     't5': (transformers.T5Config, transformers.T5ForConditionalGeneration,
            dict(feed_forward_proj='relu', tie_word_embeddings=True, decoder_start_token_id=0)),
 }
@@ -31,7 +35,7 @@ NEW_TOKENS = 32
 
 
 def _hf_model(name):
-  """A random-weight HF model; mT5's head is untied from the embedding, norms are random."""
+  """A random-weight HF model; 'mt5''s head is untied from the embedding, norms are random."""
   config_cls, model_cls, extra = HF_MODELS[name]
   torch.manual_seed(0)
   model = model_cls(config_cls(**SIZES, **extra))
@@ -82,7 +86,11 @@ def hf_model(request, tmp_path_factory):
 def test_encoder_states_and_logits_match_torch(hf_model):
   name, model, path = hf_model
   config, params = hf_t5.load_hf_t5(path)
-  assert config.model_type == name and config.tie_word_embeddings == (name == 't5')
+  assert config.model_type == name.split('_')[0] and config.tie_word_embeddings == (name == 't5')
+  if name == 'mt5_tied':
+    assert model.lm_head.weight is model.shared.weight
+    with safetensors.safe_open(path / 'model.safetensors', 'np') as saved:
+      assert hf_t5.LM_HEAD not in saved.keys()  # what a tied mT5 checkpoint holds
   assert ('lm_head' in params) != config.tie_word_embeddings
   inputs = _inputs()
   hidden, logits = _torch_forward(model, *inputs)

@@ -5,7 +5,10 @@ plus `model.safetensors`, a sharded index or `pytorch_model.bin` (torch's `weigh
 loader). `_param_table` maps every Flax parameter to its HF tensor, in both directions. HF
 stores the relative position bias in block 0 only and may repeat the shared embedding as
 `{encoder,decoder}.embed_tokens.weight` and, when tied, as `lm_head.weight`; such copies must
-equal `shared.weight`. Any other unmapped, missing or misshapen tensor is an error naming it.
+equal `shared.weight`. An mT5 checkpoint without `lm_head.weight` has its head tied to the
+shared embedding (transformers 5 ties a new mT5's head, unscaled, and saves no copy of it):
+the head is loaded as that embedding. Any other unmapped, missing or misshapen tensor is an
+error naming it.
 """
 
 import os
@@ -76,6 +79,9 @@ def _merge_copies(tensors: dict[str, np.ndarray], config: t5.T5Config) -> list[s
       raise ValueError(f'tensor {name} differs from {SHARED}' + (tie if name == LM_HEAD else ''))
     del tensors[name]
   ignored = [name for name in IGNORED if tensors.pop(name, None) is not None]
+  if config.model_type == 'mt5' and LM_HEAD not in tensors and SHARED in tensors:
+    tensors[LM_HEAD] = tensors[SHARED]  # a tied mT5 head (module docstring)
+    logging.info('%s is absent: the mT5 head is tied to %s', LM_HEAD, SHARED)
   return copies + ignored
 
 
