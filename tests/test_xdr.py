@@ -130,6 +130,14 @@ def test_training_resumes_exactly(tmp_path, stages):
   assert [r['step'] for r in rows] == [1, 2, 3, 4]
   whole_rows = [json.loads(line) for line in (whole / 'metrics.jsonl').read_text().splitlines()]
   assert [r['loss'] for r in rows] == pytest.approx([r['loss'] for r in whole_rows], rel=1e-6)
+  # The export loads in transformers, tokenizer included.
+  import transformers  # pylint: disable=g-import-not-at-top
+  exported = transformers.AutoTokenizer.from_pretrained(whole / 'hf' / 'encoder')
+  ours = tokenizers.load_tokenizer(stages['encoder_tokenizer'])
+  text = 'Where is the Nepinven River?'
+  assert exported(text)['input_ids'] == ours(text)['input_ids']
+  assert transformers.AutoModel.from_pretrained(whole / 'hf' / 'encoder').config.vocab_size == (
+      len(ours))
   # A finished run is skipped.
   before = os.stat(whole / 'manifest.json').st_mtime_ns
   _train(config, tmp_path / 'whole', stages)

@@ -99,6 +99,14 @@ def test_training_resumes_exactly_and_beats_untrained(tmp_path, prepared):
   assert heldout['trained'] < heldout['untrained'] - 1.0
   vocab = json.loads((whole / 'model.json').read_text())['t5']['vocab_size']
   assert heldout['untrained'] < np.log(vocab) + 1.0  # the scratch head starts near uniform
+  # The export loads in transformers, tokenizer included.
+  import transformers  # pylint: disable=g-import-not-at-top
+  exported = transformers.AutoTokenizer.from_pretrained(whole / 'hf')
+  text = 'Generate a Japanese question for this passage: Kanto'
+  assert exported(text)['input_ids'] == tokenizers.load_tokenizer(
+      stages['generator_tokenizer'])(text)['input_ids']
+  model = transformers.AutoModelForSeq2SeqLM.from_pretrained(whole / 'hf')
+  assert model.config.vocab_size == vocab
 
 
 @pytest.fixture(scope='module')

@@ -84,8 +84,9 @@ def train(config: ml_collections.ConfigDict, workdir, *, data_dir, tfds_dir,
 
   def produce(directory):
     params = jax.device_get(state.params)
-    for name in xdr_model.towers(config):
+    for name in xdr_model.towers(config):  # each loadable by AutoModel and AutoTokenizer
       hf_bert.save_hf_encoder(cfg, params[name], directory / 'hf' / name)
+      tokenizer.save_pretrained(directory / 'hf' / name)
     settings = {'encoder': dataclasses.asdict(cfg), 'xdr': xdr.to_dict(), 'steps': total}
     atomic.write_text(directory / MODEL_JSON, json.dumps(settings, indent=1) + '\n')
     return stage_dir.files_under(directory, 'hf') + [MODEL_JSON], {'steps': total}

@@ -209,11 +209,13 @@ def _fit(config: ml_collections.ConfigDict, out: epath.Path, phase: Phase, *, to
   return model, cfg, state, initial, mesh, rules, total
 
 
-def _finish(out: epath.Path, phase: Phase, *, cfg, params, settings: dict, inputs: dict,
-            extra: dict, files: dict[str, str]) -> None:
-  """Exports `params` (`out/hf`) with `files` {name: text} and the manifest, on process 0."""
+def _finish(out: epath.Path, phase: Phase, *, cfg, params, tokenizer, settings: dict,
+            inputs: dict, extra: dict, files: dict[str, str]) -> None:
+  """Exports `params` and `tokenizer` (`out/hf`, loadable by `AutoModelForSeq2SeqLM` and
+  `AutoTokenizer`) with `files` {name: text} and the manifest, on process 0."""
   def produce(directory):
     hf_t5.save_hf_t5(cfg, params, directory / 'hf')
+    tokenizer.save_pretrained(directory / 'hf')
     for name, text in files.items():
       atomic.write_text(directory / name, text)
     atomic.write_text(directory / 'model.json', json.dumps(
@@ -249,8 +251,8 @@ def pretrain(config: ml_collections.ConfigDict, workdir, *, data_dir, tokenizer_
                                        stop_at=stop_at)
   if int(state.step) < total:
     return out
-  _finish(out, phase, cfg=cfg, params=jax.device_get(state.params), settings=settings,
-          inputs=inputs, extra={'steps': total, 'pairs': len(phase.items)}, files={})
+  _finish(out, phase, cfg=cfg, params=jax.device_get(state.params), tokenizer=tokenizer,
+          settings=settings, inputs=inputs, extra={'steps': total, 'pairs': len(phase.items)}, files={})
   return out
 
 
@@ -285,7 +287,7 @@ def train(config: ml_collections.ConfigDict, workdir, *, data_dir, tfds_dir, tok
     losses = {'untrained': heldout_loss(model, initial, heldout, tokenizer, config, mesh, rules),
               'trained': heldout_loss(model, params, heldout, tokenizer, config, mesh, rules),
               'examples': len(heldout)}
-  _finish(out, phase, cfg=cfg, params=params, settings=xqg.to_dict(),
+  _finish(out, phase, cfg=cfg, params=params, tokenizer=tokenizer, settings=xqg.to_dict(),
           inputs=inputs, extra={'steps': total, 'heldout_loss': losses},
           files={HELDOUT_JSON: json.dumps(losses, indent=1) + '\n'})
   return out
