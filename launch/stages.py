@@ -12,6 +12,7 @@ from typing import Any
 from etils import epath
 import ml_collections
 
+from launch import config_validation
 from xqg_jax import languages
 from xqg_jax.augment import fusion
 from xqg_jax.data import prepare
@@ -399,11 +400,14 @@ def run(config: ml_collections.ConfigDict, workdir, until: str | None = None, *,
         from_stage: str | None = None) -> State:
   """Runs the selected stages (`selection`); each skips work its manifest proves done.
 
-  A stage before or between the selected ones is not run: its recorded result
+  The whole config is validated first (`config_validation`). A stage before or between the
+  selected ones is not run: its recorded result
   (`workdir/stages/{stage}.json`) is used when the config fields, files and earlier results
   it read are unchanged, else an error names the stage and what changed.
   """
-  return stage_graph.run(STAGES, config, workdir, selection(until, only, from_stage))
+  names = selection(until, only, from_stage)
+  config_validation.validate(config)
+  return stage_graph.run(STAGES, config, workdir, names)
 
 
 def summary(state: State) -> str:

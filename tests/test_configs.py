@@ -5,11 +5,16 @@ import sys
 
 import pytest
 
+from launch import config_validation
+from launch import stages
+
 from xqg_jax.configs import base
 from xqg_jax.configs import common
 from xqg_jax.configs import flags as config_flags
 from xqg_jax.configs import large
 from xqg_jax.configs import tiny
+
+import conftest
 
 
 def test_presets_are_complete_and_differ_only_in_values():
@@ -35,6 +40,38 @@ def test_resolve_presets_and_paths():
   assert config_flags.resolve('tiny').endswith('configs/tiny.py')
   assert config_flags.resolve('tiny:entities=5').endswith('configs/tiny.py:entities=5')
   assert config_flags.resolve('my/own.py:x') == 'my/own.py:x'
+  with pytest.raises(ValueError, match=r"'tiniest' is neither a preset \(tiny, base, large\)"):
+    config_flags.resolve('tiniest')
+
+
+@pytest.mark.parametrize('get_config', [tiny.get_config, base.get_config, large.get_config,
+                                        conftest.small_config])
+def test_every_preset_passes_validation(get_config):
+  config_validation.validate(get_config())
+
+
+def test_validation_names_every_bad_field_before_any_stage_runs(tmp_path):
+  config = tiny.get_config()
+  config.augment.alpha = 1.5
+  config.generate.languages = ('ar', 'xx')
+  config.xqg.optimizer = 'sgd'
+  config.mesh = (('data', 3), ('model', 1))
+  config.generate.temperature = 0.0
+  config.eval.sweep_num_queries = (1, 9)
+  config.robustness.attacks = ('char_noise', 'typos')
+  config.robustness.char_noise.operations = ('swap',)
+  config.robustness.char_noise.lexicon_dir = 'x'  # not a char-noise setting
+  with pytest.raises(config_validation.ConfigError) as error:
+    stages.run(config, tmp_path)
+  for text in ('augment.alpha must be in [0, 1], got 1.5', "unknown language code 'xx'",
+               "xqg.optimizer='sgd': must be one of adamw, adafactor",
+               'the sizes multiply to 3, not the device count',
+               'SamplingConfig.temperature=0.0: must be > 0',
+               'eval.sweep_num_queries=9: must be in [1, 5]',
+               "robustness.attacks names 'typos', which has no entry",
+               "attack char_noise: unknown settings ['lexicon_dir']"):
+    assert text in str(error.value)
+  assert not (tmp_path / 'stages').exists()  # nothing ran
 
 
 _SCRIPT = '''

@@ -18,6 +18,9 @@ def resolve(spec: str) -> str:
   name, sep, arg = spec.partition(':')
   if name in PRESETS:
     return f'{_CONFIG_DIR / (name + ".py")}{sep}{arg}'
+  if not name.endswith('.py') and not epath.Path(name).exists():
+    raise ValueError(f'--config={spec!r}: {name!r} is neither a preset ({", ".join(PRESETS)}) '
+                     'nor a config file')
   return spec
 
 
