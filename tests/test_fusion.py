@@ -131,6 +131,11 @@ def test_non_finite_embeddings_and_dims_are_errors(tmp_path):
   questions[1] = (emb, ids)
   with pytest.raises(ValueError, match=re.escape(f'{ids[5]!r} (row 5) is not finite')):
     _fuse(tmp_path / 'a', corpus, questions)
+  # Any embedding directory (queries too) is checked where it is read, naming the shard file.
+  queries = [(np.array([[0.0, 1.0], [np.inf, 0.0]]), ['q1', 'q2'])]
+  with pytest.raises(ValueError, match=r"emb-00000-of-00001.npy: embedding of 'q2' \(row 1\) "
+                                       'is not finite'):
+    embedding_shards.load(_write_dir(tmp_path / 'queries', queries))
   _, _, corpus, questions = _corpus_and_questions(tmp_path / 'src2')
   questions = [(emb[:, :4], ids) for emb, ids in questions]
   with pytest.raises(ValueError, match='passage dim 6 != question dim 4'):

@@ -262,7 +262,8 @@ def test_index_stage_bad_shards(tmp_path):
   bad = good.copy()
   bad[123, 0] = np.inf
   _write_embeddings(tmp_path / 'nan', [(bad, [f'b{i}' for i in range(300)])])
-  with pytest.raises(ValueError, match="id 'b123'"):
+  with pytest.raises(ValueError, match=r"nan/emb-00000-of-00001\.npy: embedding of 'b123' "
+                                       r'\(row 123\) is not finite'):
     index_stage.build(_config('scann'), tmp_path / 'i2', tmp_path / 'nan', {})
 
 

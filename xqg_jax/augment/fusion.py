@@ -87,14 +87,6 @@ def _contiguous_block(picks: np.ndarray, rows: int) -> tuple[int, int] | None:
   return (per_passage, start) if np.array_equal(picks, expected) else None
 
 
-def check_finite(emb: np.ndarray, ids: Sequence[str], where: str) -> None:
-  """Raises naming the first id whose embedding holds NaN or inf."""
-  bad = ~np.isfinite(emb).all(axis=1)
-  if bad.any():
-    row = int(np.argmax(bad))
-    raise ValueError(f'{where}: embedding of {ids[row]!r} (row {row}) is not finite')
-
-
 def question_picks(passage_ids: Sequence[str], question_ids: Sequence[str],
                    fusion: FusionConfig, where: str) -> np.ndarray:
   """Rows of the chosen questions per passage, [n, len(languages) * num_queries].
@@ -146,8 +138,6 @@ def fuse_shard(corpus_dir, questions_dir, shard: int,
   where = f'shard {shard} ({corpus_dir} + {questions_dir})'
   if p_emb.shape[1] != q_emb.shape[1]:
     raise ValueError(f'{where}: passage dim {p_emb.shape[1]} != question dim {q_emb.shape[1]}')
-  check_finite(p_emb, p_ids, f'{corpus_dir} shard {shard}')
-  check_finite(q_emb, q_ids, f'{questions_dir} shard {shard}')
   picks = question_picks(p_ids, q_ids, fusion, where)
   return fuse(p_emb, q_emb, picks, fusion.alpha, fusion.reduce), p_ids
 

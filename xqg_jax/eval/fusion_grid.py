@@ -100,7 +100,6 @@ def rankings(*, corpus_dir, question_dirs: Mapping[str, str], settings: Sequence
   for shard in progress.bar(range(num_shards), desc=f'fusion grid ({len(settings)} settings)',
                             unit='shard'):
     passages, shard_ids = embedding_shards.load_shard(corpus_dir, shard)
-    fusion_lib.check_finite(passages, shard_ids, f'{corpus_dir} shard {shard}')
     base = query_emb @ passages.T
     hits[BASELINE].add(np.arange(len(query_emb)), base, offset, k)
     for source in sorted({s.source for s in settings}):
@@ -127,7 +126,6 @@ def _add_source(hits, settings, questions_dir, shard, passage_ids, base, query_e
   n_max = max(s.num_queries for s in settings)
   q_emb, q_ids = embedding_shards.load_shard(questions_dir, shard)
   where = f'shard {shard} of {questions_dir}'
-  fusion_lib.check_finite(q_emb, q_ids, where)
   picks = fusion_lib.question_picks(
       passage_ids, q_ids, fusion_lib.FusionConfig(0.0, reduce, langs, n_max), where)
   picks = picks.reshape(len(passage_ids), len(langs), n_max)

@@ -81,7 +81,8 @@ def num_shards_of(directory) -> int:
 
 
 def load_shard(directory, shard: int) -> tuple[np.ndarray, list[str]]:
-  """Shard `shard` of an embedding directory: ([n, H] float32, its n ids), checked."""
+  """Shard `shard` of an embedding directory: ([n, H] float32, its n ids), checked (shapes,
+  ids, every value finite)."""
   directory = epath.Path(directory)
   meta = json.loads((directory / META_JSON).read_text())
   n = meta['num_shards']
@@ -94,6 +95,10 @@ def load_shard(directory, shard: int) -> tuple[np.ndarray, list[str]]:
                      f'(dim {meta["dim"]} expected)')
   if not ids:
     raise ValueError(f'{path}: empty shard (no embeddings); every shard must hold rows')
+  bad = ~np.isfinite(emb).all(axis=1)
+  if bad.any():  # NaN or inf would score as a silent miss, or poison a fused vector
+    row = int(np.argmax(bad))
+    raise ValueError(f'{path}: embedding of {ids[row]!r} (row {row}) is not finite')
   return emb, ids
 
 
