@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from xqg_jax.data import errors
 from xqg_jax.data import records
 from xqg_jax.data.formats import augmented
 from xqg_jax.data.formats import corpus
@@ -119,6 +120,17 @@ def test_qrels_round_trip(tmp_path):
   assert path.read_text() == 'q1 0 d1 1\nq1 0 d2 0\nq2 0 d1 2\n'
   assert list(qrels.read_qrels(path)) == expected
   assert qrels.read_qrels_dict(path) == {'q1': {'d1': 1, 'd2': 0}, 'q2': {'d1': 2}}
+
+
+def test_qrels_naming_a_passage_the_corpus_lacks(tmp_path):
+  path = tmp_path / 'qrels.txt'
+  path.write_text('q1 0 d1 1\nq1 0 d404 1\nq2 0 d2 1\n')
+  with pytest.raises(errors.BadRecordError,
+                     match=r"qrels.txt:2: docid 'd404' is not in the corpus"):
+    list(qrels.read_qrels(path, docids={'d1', 'd2'}))
+  policy = errors.BadRecordPolicy(errors.OnBadRecord.SKIP)
+  kept = list(qrels.read_qrels(path, policy, docids={'d1', 'd2'}))
+  assert [q.docid for q in kept] == ['d1', 'd2'] and policy.skipped == {'unknown_docid': 1}
 
 
 def test_qrels_reads_tabs_and_any_iteration(tmp_path):

@@ -105,8 +105,11 @@ def score(config, ranking: dict[str, list[str]], queries, texts, qrels_path) -> 
     run = {qid: [(d, 0.0) for d in docids] for qid, docids in ranking.items()}
     ir_metrics.validate_run(run, {q.id for q in queries}, texts)
     lang_of = {q.id: q.lang for q in queries}
-    values = ir_metrics.per_query(qrels_format.read_qrels(qrels_path, policy), run, lang_of)
+    values = ir_metrics.per_query(qrels_format.read_qrels(qrels_path, policy, docids=texts),
+                                  run, lang_of)
     results['ir'] = ir_metrics.aggregate(values, lang_of)
+    if policy.num_skipped:  # on_bad_record=skip: counted, with examples
+      results['ir']['skipped_qrels'] = policy.summary()
     judged = next(iter(values.values()), {})
     ir = {'languages': {qid: lang_of[qid] for qid in judged}, 'values': values}
   return results, outcomes, ir

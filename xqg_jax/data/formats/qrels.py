@@ -1,6 +1,6 @@
 """TREC qrels: `qid iteration docid relevance`, whitespace-separated, one judgement per line."""
 
-from typing import Iterable, Iterator
+from typing import Container, Iterable, Iterator
 
 from xqg_jax.data import errors
 from xqg_jax.data import records
@@ -22,15 +22,23 @@ def _parse(text: str) -> records.Qrel:
   return records.Qrel(row['query_id'], row['docid'], row['relevance'])
 
 
-def read_qrels(path, policy: errors.BadRecordPolicy | None = None) -> Iterator[records.Qrel]:
+def read_qrels(path, policy: errors.BadRecordPolicy | None = None,
+               docids: Container[str] | None = None) -> Iterator[records.Qrel]:
   """Streams the judgements of `path` (the iteration column is read and ignored).
 
-  Bad kinds: those of `lines.read_records`, `wrong_column_count`, `not_an_integer` and
-  `duplicate` (a repeated (query id, docid) pair).
+  Bad kinds: those of `lines.read_records`, `wrong_column_count`, `not_an_integer`,
+  `duplicate` (a repeated (query id, docid) pair) and, given the corpus's `docids`,
+  `unknown_docid` (a judged passage the corpus does not hold: it could never be retrieved).
   """
-  return (qrel for _, qrel in lines.read_records(
-      path, policy, _parse, key=lambda qrel: (qrel.query_id, qrel.docid),
-      label='(query id, docid)'))
+  policy = errors.BadRecordPolicy() if policy is None else policy
+  for number, qrel in lines.read_records(path, policy, _parse,
+                                         key=lambda qrel: (qrel.query_id, qrel.docid),
+                                         label='(query id, docid)'):
+    if docids is not None and qrel.docid not in docids:
+      policy.handle(errors.BadRecordError(
+          path, number, f'docid {qrel.docid!r} is not in the corpus'), 'unknown_docid')
+      continue
+    yield qrel
 
 
 def read_qrels_dict(path, policy: errors.BadRecordPolicy | None = None
