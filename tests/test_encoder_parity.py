@@ -260,6 +260,10 @@ def test_missing_and_corrupt_files(bert_dir, tmp_path):
     hf_bert.load_hf_encoder(tmp_path / 'nowhere')
   with pytest.raises(FileNotFoundError, match='Hugging Face hub'):  # Offline in tests.
     hf_bert.load_hf_encoder('no-such-org/no-such-encoder')
+  # A relative path of a run (a deleted export) is a path, not a hub id.
+  with pytest.raises(FileNotFoundError, match='checkpoint directory no-such-run/xdr/hf/encoder '
+                                              'does not exist'):
+    hf_bert.load_hf_encoder('no-such-run/xdr/hf/encoder')
 
 
 def test_missing_unexpected_and_misshapen_tensors(bert_dir):

@@ -75,9 +75,14 @@ SAME = Reshape()
 
 
 def resolve(path_or_hub_id: str | os.PathLike) -> epath.Path:
-  """A local (or `gs://`) checkpoint directory, or the hub snapshot of a hub id."""
+  """A local (or `gs://`) checkpoint directory, or the hub snapshot of a hub id.
+
+  A hub id is `name` or `owner/name`; anything with more parts, a scheme, or a leading
+  `/`, `.` or `~` is a path, and a missing one is an error naming it (never a hub lookup).
+  """
   name = os.path.expanduser(os.fspath(path_or_hub_id))
-  if '://' in name or name.startswith(('/', '.')) or os.path.exists(name):
+  if ('://' in name or name.startswith(('/', '.')) or name.count('/') > 1
+      or os.path.exists(name)):
     path = epath.Path(name)
     if not path.is_dir():
       raise FileNotFoundError(f'checkpoint directory {name} does not exist')
