@@ -128,3 +128,18 @@ def test_ten_thousand_passages(tmp_path):
 def test_unknown_dataset(tmp_path):
   with pytest.raises(ValueError, match='xor_corpus'):
     tfds_builders.build_and_load('nope', tmp_path, tmp_path, 'train')
+
+
+def test_missing_and_empty_files_are_named(tmp_path):
+  manual = tmp_path / 'manual'
+  manual.mkdir()
+  with pytest.raises(FileNotFoundError, match=r'train_groups\.jsonl is missing: Place the '
+                                              'Tevatron-format training file'):
+    tfds_builders.build_and_load('xor_train_groups', manual, tmp_path / 'data', 'train')
+  _write_corpus(manual / 'corpus.tsv', [])
+  with pytest.raises(ValueError, match=r'corpus\.tsv: no records \(an empty file'):
+    tfds_builders.build_and_load('xor_corpus', manual, tmp_path / 'data', 'corpus')
+  _write_corpus(manual / 'corpus.tsv', [], ['p9\tonly two columns'])
+  with pytest.raises(ValueError, match='or every record skipped as bad'):
+    tfds_builders.build_and_load('xor_corpus', manual, tmp_path / 'data2', 'corpus',
+                                 policy=errors.BadRecordPolicy.from_name('skip'))

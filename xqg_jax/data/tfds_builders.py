@@ -65,13 +65,22 @@ class _ManualBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   def _example(self, record: Any) -> dict[str, Any]:
     raise NotImplementedError
 
+  def check_files(self, manual_dir) -> None:
+    """Raises FileNotFoundError naming a file the dataset needs that `manual_dir` lacks."""
+    for path in self._split_files(epath.Path(manual_dir)).values():
+      if not path.exists():
+        raise FileNotFoundError(f'{path} is missing: {self.MANUAL_DOWNLOAD_INSTRUCTIONS}')
+
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
     return {split: self._generate_examples(path)
             for split, path in self._split_files(epath.Path(dl_manager.manual_dir)).items()}
 
   def _generate_examples(self, path: epath.Path):
-    for i, record in enumerate(self._read(path)):
-      yield i, self._example(record)
+    count = 0
+    for count, record in enumerate(self._read(path), 1):
+      yield count - 1, self._example(record)
+    if not count:
+      raise ValueError(f'{path}: no records (an empty file, or every record skipped as bad)')
 
 
 def _passage_example(passage: records.Passage) -> dict[str, str]:
@@ -160,6 +169,8 @@ def build(name: str, manual_dir, data_dir, *,
       with atomic.atomic_directory(epath.Path(data_dir) / name) as tmp:
         _copy_tree(epath.Path(local) / name, tmp)
     builder = BUILDERS[name](data_dir=os.fspath(data_dir), policy=policy)
+  if not builder.is_prepared():
+    builder.check_files(manual_dir)
   tfds.display_progress_bar(False)  # Stages log their own progress; bars flood the logs.
   with console.library_prints():
     builder.download_and_prepare(
