@@ -9,6 +9,8 @@ recorded result is reused only while those are unchanged (`io/stage_graph.py`).
 import json
 from typing import Any
 
+from absl import logging
+
 from etils import epath
 import ml_collections
 
@@ -264,42 +266,46 @@ def _selection_rows(workdir) -> list[dict]:
   return json.loads(path.read_text())['rows'] if path.exists() else []
 
 
-def _white_box_extras(config, state: State) -> dict[str, dict]:
-  """Constructor arguments of the white-box attacks: the xDR query tower and its corpus."""
-  encoder = encode_stage.load_encoder(config, state['xdr_dir'])
-  tokenizer = tokenizers.load_tokenizer(state['encoder_tokenizer'])
+def _white_box_extras(config, state: State, kind: str) -> dict:
+  """Constructor arguments of a white-box attack: the xDR query tower (and, for HotFlip, the
+  corpus embeddings and the gold rows it pushes out)."""
+  common = {'tokenizer': tokenizers.load_tokenizer(state['encoder_tokenizer']),
+            'max_len': config.data.q_max_len}
+  if kind == 'random_edits':
+    return common
   corpus, corpus_ids = embedding_shards.load(state['embeddings']['corpus'])
   qrels = qrels_format.read_qrels(
       epath.Path(state['data_dir']) / f'qrels/{config.robustness.split}.txt')
-  common = {'tokenizer': tokenizer, 'max_len': config.data.q_max_len}
-  return {'hotflip': {**common, 'encoder': encoder, 'corpus': corpus,
-                      'gold': hotflip.gold_rows(qrels, corpus_ids),
-                      'top_k': config.robustness.success_k},
-          'random_edits': common}
+  return {**common, 'encoder': encode_stage.load_encoder(config, state['xdr_dir']),
+          'corpus': corpus, 'gold': hotflip.gold_rows(qrels, corpus_ids),
+          'top_k': config.robustness.success_k}
 
 
 def _attack(config, workdir, state: State) -> State:
-  """The attacked query sets of `robustness.split` (`workdir/attacks/{attack}/`)."""
+  """The attacked query sets of `robustness.split` (`workdir/attacks/{attack}/`); an attack
+  the data cannot feed (`registry.missing_resource`) is skipped with its reason."""
   split = config.robustness.split
   queries, _, _ = evaluate_stage.read_inputs(config, state['data_dir'], split)
   queries = robustness_stage.per_language_subset(queries, config.robustness.queries_per_language)
-  extras = None
-  paths = {}
+  paths, skipped = {}, {}
   for name in config.robustness.attacks:
     spec = config.robustness[name].to_dict()
+    reason = registry.missing_resource(spec, data_dir=state['data_dir'], split=split)
+    if reason:
+      skipped[name] = reason
+      logging.warning('attack %s skipped: %s', name, reason)
+      continue
 
     def build(spec=spec, name=name):
-      nonlocal extras
-      if spec['kind'] in ('hotflip', 'random_edits'):
-        extras = extras or _white_box_extras(config, state)
+      extras = (_white_box_extras(config, state, spec['kind'])
+                if spec['kind'] in ('hotflip', 'random_edits') else {})
       return registry.build(spec, seed=config.seed, data_dir=state['data_dir'], split=split,
-                            name=name, runtime=paraphrase.Runtime.from_config(config),
-                            **(extras or {}).get(spec['kind'], {}))
+                            name=name, runtime=paraphrase.Runtime.from_config(config), **extras)
 
     paths[name] = str(robustness_stage.attacked_set(
         config, workdir, name=name, build=build, queries=queries, split=split,
         inputs=_inputs(state, 'data_dir', 'xdr_dir')))
-  return {'attacked': paths}
+  return {'attacked': paths, 'attacks_skipped': skipped}
 
 
 def _robustness(config, workdir, state: State) -> State:
@@ -329,8 +335,9 @@ def _robustness(config, workdir, state: State) -> State:
   metrics = [xor_retrieve.metric_name(k) for k in config.eval.kilo_tokens]
   directory = epath.Path(workdir) / 'reports' / 'robustness'
   system_names = {n: retrieval_report.system_name(n) for n in compared}
-  robustness_report.write(directory, results, system_names,
-                          metrics, title=f'xqg-jax {config.name}: robustness on {split}')
+  robustness_report.write(directory, results, system_names, metrics,
+                          title=f'xqg-jax {config.name}: robustness on {split}',
+                          skipped=state.get('attacks_skipped', {}))
   return {'robustness': {name: {k: v for k, v in r.items() if k != 'per_query'}
                          for name, r in results.items()},
           'robustness_report': str(directory / robustness_report.MARKDOWN_NAME)}

@@ -344,3 +344,32 @@ def test_registry_builds_named_attacks(data_dir, queries):
           'prompt': _PROMPT, 'do_sample': False}
   rows = registry.build(spec, seed=0, data_dir=data_dir, split='train')(queries[:4])
   assert all(r.budget == 8 and r.attacked is not None for r in rows)
+
+
+def test_attacks_the_data_cannot_feed_are_named(tmp_path):
+  """Real XOR-TyDi has no paraphrase lists, lexicons or qrels: those attacks are skipped with
+  the reason, the others (character noise, random edits) run, and the report says so."""
+  from xqg_jax.robustness import robustness_report  # pylint: disable=g-import-not-at-top
+  data = tmp_path / 'data'
+  data.mkdir()
+  reasons = {name: registry.missing_resource(common.attack(name, **settings).to_dict(),
+                                             data_dir=data, split='test')
+             for name, settings in (('paraphrase', {'source': 'benchmark'}),
+                                    ('code_switch', {'budget': 2}), ('hotflip', {'budget': 2}),
+                                    ('char_noise', {'budget': 2}),
+                                    ('random_edits', {'budget': 2}))}
+  assert reasons['paraphrase'] == (f'the data has no paraphrase lists: '
+                                   f'{data}/paraphrases/test.jsonl is absent')
+  assert reasons['code_switch'].startswith('the data has no lexicons')
+  assert reasons['hotflip'].startswith('the data has no qrels')
+  assert reasons['char_noise'] is None and reasons['random_edits'] is None
+  assert registry.missing_resource(
+      common.attack('code_switch', budget=2, lexicon_dir='mine').to_dict(), data_dir=data,
+      split='test') is None  # a lexicon directory of one's own
+  skipped = {k: v for k, v in reasons.items() if v}
+  robustness_report.write(tmp_path / 'report', {}, {'xdr': 'xDR'}, ['R@2kt'], title='t',
+                          skipped=skipped)
+  text = (tmp_path / 'report' / robustness_report.MARKDOWN_NAME).read_text()
+  assert '## Attacks not run' in text and reasons['paraphrase'] in text
+  document = json.loads((tmp_path / 'report' / robustness_report.JSON_NAME).read_text())
+  assert document['skipped_attacks'] == skipped

@@ -83,6 +83,26 @@ def _paraphrase(spec, *, seed, data_dir, split, name, runtime, **extra) -> attac
                                      name=name, **extra)
 
 
+def missing_resource(spec: Mapping, *, data_dir, split: str) -> str | None:
+  """Why the data cannot feed the attack `spec` (a file it reads is absent), or None.
+
+  The benchmark's paraphrase lists, its lexicons and the qrels HotFlip aims at are in the
+  synthetic benchmark; real XOR-TyDi has none of them, and such attacks are skipped.
+  """
+  s = _settings(spec)
+  data = epath.Path(data_dir)
+  needs = {
+      'paraphrase': (data / 'paraphrases' / f'{split}.jsonl' if s.get('source') == 'benchmark'
+                     else None, 'paraphrase lists'),
+      'code_switch': (None if s.get('lexicon_dir') else data / 'lexicons', 'lexicons'),
+      'hotflip': (data / 'qrels' / f'{split}.txt', 'qrels (the gold passages it pushes out)'),
+  }
+  path, what = needs.get(spec['kind'], (None, ''))
+  if path is not None and not path.exists():
+    return f'the data has no {what}: {path} is absent'
+  return None
+
+
 def build(spec: Mapping, *, seed: int, data_dir=None, split: str | None = None,
           name: str | None = None, runtime: paraphrase.Runtime | None = None,
           **extra) -> attacked_set.Attack:

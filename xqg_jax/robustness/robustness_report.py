@@ -102,8 +102,12 @@ def plot_family_drops(results: Mapping[str, dict], names: Mapping[str, str], met
 
 
 def write(directory, results: Mapping[str, dict], names: Mapping[str, str],
-          metrics: Sequence[str], *, title: str) -> list[str]:
-  """Writes the Markdown, JSON (without per-query entries) and plots; returns file names."""
+          metrics: Sequence[str], *, title: str,
+          skipped: Mapping[str, str] | None = None) -> list[str]:
+  """Writes the Markdown, JSON (without per-query entries) and plots; returns file names.
+
+  `skipped`: {attack: why it did not run} (the data lacks what it reads), listed in both."""
+  skipped = dict(skipped or {})
   directory = epath.Path(directory)
   parts, plots = [f'# {title}\n'], []
   parts.append('B = xDR+xQG, A = xDR. drop = clean - attacked (points of the metric); success '
@@ -111,14 +115,18 @@ def write(directory, results: Mapping[str, dict], names: Mapping[str, str],
                'sign-flip test of the per-query drops, CI: bootstrap interval of the drop delta '
                '(families: corrected across families; '
                '* significant).\n')
-  for metric in metrics:
+  for metric in metrics if results else ():  # every attack skipped: nothing to tabulate
     name = f'robustness_drop_{metric}.png'
     plot_family_drops(results, names, metric, directory / name)
     plots.append(name)
     parts.append(f'## {metric} by language family\n\n{family_table(results, names, metric)}\n'
                  f'![{metric}]({name})\n')
     parts.append(f'## {metric} by language\n\n{language_table(results, names, metric)}')
+  if skipped:
+    parts.append('## Attacks not run\n\n' + ''.join(f'- {attack}: {reason}\n'
+                                                   for attack, reason in skipped.items()))
   document = {'title': title, 'systems': dict(names), 'metrics': list(metrics),
+              'skipped_attacks': skipped,
               'attacks': {attack: {k: v for k, v in result.items() if k != 'per_query'}
                           for attack, result in results.items()},
               'provenance': provenance.provenance()}

@@ -63,9 +63,13 @@ def attacked_set(config, workdir, *, name: str, build: Callable[[], attack_lib.A
 
 
 def gold_passages(data_dir, split: str) -> dict[str, set[str]]:
-  """{query id: positive docids} from the split's qrels."""
+  """{query id: positive docids} from the split's qrels; {} without qrels (XOR-TyDi has none:
+  robustness is then measured by R@kt alone, and success rates are None)."""
   gold: dict[str, set[str]] = {}
-  for qrel in qrels_format.read_qrels(epath.Path(data_dir) / f'qrels/{split}.txt'):
+  path = epath.Path(data_dir) / f'qrels/{split}.txt'
+  if not path.exists():
+    return gold
+  for qrel in qrels_format.read_qrels(path):
     if qrel.relevance > 0:
       gold.setdefault(qrel.query_id, set()).add(qrel.docid)
   return gold
