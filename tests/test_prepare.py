@@ -1,5 +1,6 @@
 """The data stages end to end: files, tokenizers and datasets; skip when done; clear errors."""
 
+import shutil
 import subprocess
 import sys
 
@@ -51,6 +52,26 @@ def test_rerun_skips_and_broken_output_is_redone(prepared):
   stages.run(_config(), workdir, until='data')
   assert corpus.read_bytes() == original
   assert manifests[0].stat().st_mtime_ns != before[0]
+
+
+def test_a_query_split_added_to_the_data_is_built(prepared, tmp_path):
+  """The datasets of changed data are rebuilt, not taken from the earlier TFDS directory."""
+  _, workdir, state = prepared
+  data = workdir / 'data'
+  manual = tmp_path / 'manual'
+  shutil.copytree(data, manual)
+  (manual / 'queries/test.jsonl').unlink()
+  config = _config()
+  config.data.source = 'files'
+  config.data.manual_dir = str(manual)
+  out = tmp_path / 'work'
+  first = stages.run(config, out, until='datasets')
+  assert 'test' not in tfds_builders.build('xor_queries', manual, first['tfds_dir']).info.splits
+  (manual / 'queries/test.jsonl').write_bytes((data / 'queries/test.jsonl').read_bytes())
+  again = stages.run(config, out, until='datasets')
+  splits = tfds_builders.build('xor_queries', manual, again['tfds_dir']).info.splits
+  expected = list(queries_format.read_queries(data / 'queries/test.jsonl'))
+  assert splits['test'].num_examples == len(expected) > 0
 
 
 def test_files_source_needs_a_manual_dir(tmp_path):

@@ -152,6 +152,10 @@ def datasets_dir(config: ml_collections.ConfigDict, data: epath.Path, workdir,
   directory = epath.Path(workdir) / 'tfds'
 
   def produce(d):
+    # TFDS reuses a prepared dataset it finds; datasets of other data (a file added or
+    # changed, another synthetic config) would be taken for these, so they go first.
+    if (d / 'datasets').exists():
+      (d / 'datasets').rmtree()
     policy = errors.BadRecordPolicy.from_name(config.on_bad_record)
     built = {}
     for name in tfds_builders.BUILDERS:
