@@ -47,7 +47,11 @@ def test_resolve_presets_and_paths():
 @pytest.mark.parametrize('get_config', [tiny.get_config, base.get_config, large.get_config,
                                         conftest.small_config])
 def test_every_preset_passes_validation(get_config):
-  config_validation.validate(get_config())
+  config = get_config()
+  config_validation.validate(config)  # raises ConfigError listing the bad fields otherwise
+  config.augment.alpha = -0.1  # and the same config with one bad field does not pass
+  with pytest.raises(config_validation.ConfigError, match='augment.alpha'):
+    config_validation.validate(config)
 
 
 def test_validation_names_every_bad_field_before_any_stage_runs(tmp_path):
