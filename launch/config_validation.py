@@ -15,6 +15,7 @@ from xqg_jax import languages
 from xqg_jax.augment import fusion
 from xqg_jax.configs import common
 from xqg_jax.data import errors
+from xqg_jax.data import released_files
 from xqg_jax.eval import significance
 from xqg_jax.generation import decoding
 from xqg_jax.models import bi_encoder
@@ -68,6 +69,7 @@ def _checks(config: ml_collections.ConfigDict) -> list[tuple[str, Callable[[], o
   augment, generate, ev = config.augment, config.generate, config.eval
   checks = [
       ('data.source', lambda: _one_of(config.data.source, SOURCES, 'data.source')),
+      ('data.files', lambda: config.data.source != 'files' or released_files.check(config.data)),
       ('on_bad_record', lambda: errors.BadRecordPolicy.from_name(config.on_bad_record)),
       ('languages', lambda: languages.validate(config.languages)),
       ('generate.languages', lambda: languages.validate(generate.languages)),

@@ -17,6 +17,7 @@ import ml_collections
 from launch import config_validation
 from xqg_jax import languages
 from xqg_jax.augment import fusion
+from xqg_jax.configs import common
 from xqg_jax.data import prepare
 from xqg_jax.data import tokenizers
 from xqg_jax.data.formats import augmented
@@ -51,7 +52,7 @@ State = dict[str, Any]
 
 def _data(config, workdir, state: State) -> State:
   directory = prepare.data_dir(config, workdir)
-  return {'data_dir': str(directory), 'data_digest': prepare.data_digest(config, directory)}
+  return {'data_dir': str(directory), 'data_digest': prepare.data_digest(directory)}
 
 
 def _tokenizers(config, workdir, state: State) -> State:
@@ -347,8 +348,8 @@ def _robustness(config, workdir, state: State) -> State:
 # read or randomness drawn; a sub-tree stands for all of its fields.
 _DATA = ('data', 'on_bad_record', 'languages')
 STAGES: tuple[Stage, ...] = (
-    Stage('data', _data, reads=('data.source', 'synthetic', 'on_bad_record'),
-          files=('data.manual_dir',)),
+    Stage('data', _data, reads=('data', 'synthetic', 'on_bad_record'),
+          files=tuple(f'data.files.{field}' for field in common.FILE_FIELDS)),
     Stage('tokenizers', _tokenizers, reads=('tokenizer', 'xqg.pretrain.pairs', 'xqg.extra_pairs',
                                             'generate.languages', 'on_bad_record'),
           after=('data',), files=('tokenizer.encoder', 'tokenizer.generator')),

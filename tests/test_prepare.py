@@ -54,6 +54,15 @@ def test_rerun_skips_and_broken_output_is_redone(prepared):
   assert manifests[0].stat().st_mtime_ns != before[0]
 
 
+def _files_config(manual, **files):
+  config = _config()
+  config.data.source = 'files'
+  config.xqg.pretrain.pairs = config.xqg.extra_pairs = ()  # the synthetic world's, not here
+  for field, name in files.items():
+    config.data.files[field] = str(manual / name)
+  return config
+
+
 def test_a_query_split_added_to_the_data_is_built(prepared, tmp_path):
   """The datasets of changed data are rebuilt, not taken from the earlier TFDS directory."""
   _, workdir, state = prepared
@@ -61,25 +70,26 @@ def test_a_query_split_added_to_the_data_is_built(prepared, tmp_path):
   manual = tmp_path / 'manual'
   shutil.copytree(data, manual)
   (manual / 'queries/test.jsonl').unlink()
-  config = _config()
-  config.data.source = 'files'
-  config.data.manual_dir = str(manual)
+  config = _files_config(manual, corpus='corpus.tsv', dev='queries/dev.jsonl',
+                         train='queries/train.jsonl', train_groups='train_groups.jsonl')
   out = tmp_path / 'work'
   first = stages.run(config, out, until='datasets')
-  assert 'test' not in tfds_builders.build('xor_queries', manual, first['tfds_dir']).info.splits
+  assert 'test' not in tfds_builders.build('xor_queries', out / 'data',
+                                           first['tfds_dir']).info.splits
   (manual / 'queries/test.jsonl').write_bytes((data / 'queries/test.jsonl').read_bytes())
+  config.data.files.test = str(manual / 'queries/test.jsonl')
   again = stages.run(config, out, until='datasets')
-  splits = tfds_builders.build('xor_queries', manual, again['tfds_dir']).info.splits
+  splits = tfds_builders.build('xor_queries', out / 'data', again['tfds_dir']).info.splits
   expected = list(queries_format.read_queries(data / 'queries/test.jsonl'))
   assert splits['test'].num_examples == len(expected) > 0
 
 
-def test_files_source_needs_a_manual_dir(tmp_path):
-  config = _config()
-  config.data.source = 'files'
-  config.data.manual_dir = str(tmp_path / 'nowhere')
-  with pytest.raises(FileNotFoundError, match='lacks corpus.tsv, queries/dev.jsonl'):
+def test_files_source_names_what_is_missing(tmp_path):
+  config = _files_config(tmp_path, dev='nowhere.jsonl')
+  with pytest.raises(ValueError) as e:
     prepare.data_dir(config, tmp_path)
+  assert 'data.files.corpus is required' in str(e.value)
+  assert f'data.files.dev: {tmp_path / "nowhere.jsonl"} does not exist' in str(e.value)
   config.data.source = 'web'
   with pytest.raises(ValueError, match="got 'web'"):
     prepare.data_dir(config, tmp_path)

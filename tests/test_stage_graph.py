@@ -84,14 +84,15 @@ def test_a_file_input_changed_in_place_is_found(tmp_path):
   (manual / 'queries/dev.jsonl').write_text('{}\n')
   config = _config()
   config.data.source = 'files'
-  config.data.manual_dir = str(manual)
+  config.data.files.corpus = str(corpus)
+  config.data.files.dev = str(manual / 'queries/dev.jsonl')
   record = stage_graph.make_record(stage, config, {}, {})
-  assert record['files']['data.manual_dir'].startswith('sha256:')
+  assert record['files']['data.files.corpus'].startswith('sha256:')
   before = os.stat(corpus)
   corpus.write_text('id\ttext\ttitle\np0\tCairo is in Libya.\tCairo\n')  # same size
   os.utime(corpus, ns=(before.st_atime_ns, before.st_mtime_ns))  # same mtime
   assert stage_graph.problems(stage, config, record, {}) == [
-      f'the content of data.manual_dir ({manual}) changed since it ran']
+      f'the content of data.files.corpus ({corpus}) changed since it ran']
 
 
 def _counting_graph(calls):

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from launch.tpu import commands
+from xqg_jax.configs import base
 from xqg_jax.augment import fusion
 from xqg_jax.data import prepare
 from xqg_jax.data import tfds_builders
@@ -237,10 +238,17 @@ def test_datasets_and_manual_files_on_gcs(gcs):
   assert builder.info.splits['corpus'].num_examples == 1
   assert (gcs / 'tfds/xor_corpus/1.0.0/dataset_info.json').exists()
   assert tfds_builders.build('xor_corpus', manual, gcs / 'tfds').is_prepared()
-  config = ml_collections.ConfigDict({'data': {'source': 'files'}})
-  digest = prepare.data_digest(config, manual)
+  config = base.get_config()
+  config.data.source = 'files'
+  config.data.files.corpus = str(manual / 'corpus.tsv')
+  config.data.files.dev = str(manual / 'queries/dev.jsonl')
+  data = prepare.data_dir(config, gcs / 'work')  # gs:// has no links: the files are copied
+  assert (data / 'corpus.tsv').read_text() == files['corpus.tsv']
+  digest = prepare.data_digest(data)
   atomic.write_text(manual / 'corpus.tsv', files['corpus.tsv'].replace('Egypt', 'Libya'))
-  assert prepare.data_digest(config, manual) != digest  # same size: the content is digested
+  data = prepare.data_dir(config, gcs / 'work')
+  assert prepare.data_digest(data) != digest  # same size: the content is digested
+  assert 'Libya' in (data / 'corpus.tsv').read_text()
 
 
 def test_a_torn_last_metrics_line_is_dropped_on_resume(tmp_path):

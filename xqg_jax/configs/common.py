@@ -14,6 +14,8 @@ _PARAPHRASE_MODEL = {'tokenizer': '', 'prompt': 'paraphrase: {query}', 'num_retu
                      'max_new_tokens': 64, 'batch_size': 32, 'input_max_len': 64}
 # Every setting of every attack kind with its default (`robustness/registry.py` says what each
 # means); `REQUIRED` settings have none. A config entry is `attack(kind, **settings)`.
+FILE_FIELDS = ('corpus', 'train', 'train_dpr', 'train_groups', 'dev', 'test', 'qrels_dev',
+               'qrels_test')
 REQUIRED = '<required>'
 ATTACK_SETTINGS = {
     # budget: characters edited per query, or rate: edited share of its characters (one of).
@@ -87,10 +89,30 @@ def base_config() -> ml_collections.ConfigDict:
   c.languages = languages.XOR_TYDI_LANGUAGES
   c.on_bad_record = 'fail'  # fail | skip
 
-  # Data sources. `source` picks the synthetic benchmark or real files in `manual_dir`.
+  # Data sources: the synthetic benchmark, or `files`: the released files by their own names
+  # (paths; '' = none). `corpus` and `dev` or `test` are required. Query files are XOR-Retrieve
+  # JSONL (`id, question, answers, lang`; the question-only test file has no answers: its runs
+  # are written, not scored). Training groups come from `train_groups` (Tevatron JSONL) or
+  # `train_dpr` (DPR JSON, whose questions also serve as `train` when that is '').
   c.data = ml_collections.ConfigDict()
   c.data.source = 'synthetic'  # synthetic | files
-  c.data.manual_dir = ''  # corpus.tsv, {train,dev,test}.jsonl, train_groups.jsonl for `files`
+  c.data.files = ml_collections.ConfigDict({  # every one of FILE_FIELDS
+      'corpus': '',  # psgs_w100.tsv (id, text, title)
+      'train': '',  # xor_train_retrieve_eng_span.jsonl
+      'train_dpr': '',  # xor_train_retrieve_eng_dpr.json
+      'train_groups': '',  # Tevatron JSONL (query_id, query, positive/negative_passages)
+      'dev': '',  # xor_dev_retrieve_eng_span_v1_1.jsonl
+      'test': '',  # xor_test_retrieve_eng_span_q_only_v1_1.jsonl
+      'qrels_dev': '',  # TREC qrels (optional)
+      'qrels_test': '',
+  })
+  # DPR questions without `hard_negative_ctxs`: 'bm25' mines `mined_negatives` passages per
+  # question from the corpus (top BM25 hits that are not positives and contain no answer;
+  # the corpus is indexed in memory, so at most `mining_max_passages`); 'none' takes their
+  # `negative_ctxs`.
+  c.data.mine_negatives = 'bm25'  # bm25 | none
+  c.data.mined_negatives = 7
+  c.data.mining_max_passages = 2_000_000
   c.data.num_corpus_shards = 16
   c.data.q_max_len = 32
   c.data.p_max_len = 128

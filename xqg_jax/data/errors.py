@@ -3,13 +3,19 @@
 import collections
 import dataclasses
 import enum
+import os
 
 
 class BadRecordError(ValueError):
-  """A record that cannot be read; the message names file, line (1-based) and problem."""
+  """A record that cannot be read; the message names file, line (1-based) and problem.
+
+  A path that is a link (the data directory links the user's files) is named by its target:
+  the file the user has to fix.
+  """
 
   def __init__(self, path, line: int | None, problem: str):
-    self.path = str(path)
+    path = os.fspath(path)
+    self.path = os.path.realpath(path) if os.path.islink(path) else path
     self.line = line
     self.problem = problem
     where = f'{self.path}:{line}' if line is not None else self.path

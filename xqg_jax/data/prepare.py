@@ -1,7 +1,8 @@
 """The data stages: the data directory, the tokenizers, and the TFDS datasets built from them.
 
-  data        `workdir/data`: the synthetic benchmark written in the real formats (or, with
-              `data.source='files'`, the user's `data.manual_dir`, checked and used in place)
+  data        `workdir/data`: the synthetic benchmark written in the real formats, or with
+              `data.source='files'` the released files named by `data.files`, linked in place
+              (`released_files.py`)
   tokenizers  `workdir/tokenizers/{encoder,generator}`: HF tokenizer directories, trained on
               the corpus and training questions unless `tokenizer.encoder/generator` name one
   datasets    `workdir/tfds`: ArrayRecord datasets for random access by the pipelines
@@ -18,6 +19,7 @@ import ml_collections
 
 from xqg_jax.data import errors
 from xqg_jax.data import prompts
+from xqg_jax.data import released_files
 from xqg_jax.data import tfds_builders
 from xqg_jax.data import tokenizers
 from xqg_jax.data.formats import corpus as corpus_format
@@ -31,19 +33,12 @@ from xqg_jax.io import atomic
 from xqg_jax.io import stage_dir
 
 STATS_NAME = 'benchmark_stats.json'
-REQUIRED_FILES = ('corpus.tsv', 'queries/dev.jsonl')
 
 
 def data_dir(config: ml_collections.ConfigDict, workdir) -> epath.Path:
-  """Makes (synthetic) or checks (files) the data directory and returns it."""
+  """Makes `workdir/data`: the synthetic benchmark, or the user's files (`released_files`)."""
   if config.data.source == 'files':
-    manual = epath.Path(config.data.manual_dir)
-    missing = [name for name in REQUIRED_FILES if not (manual / name).exists()]
-    if not config.data.manual_dir or missing:
-      raise FileNotFoundError(
-          f"data.source='files' needs data.manual_dir with {', '.join(REQUIRED_FILES)}; "
-          f'{manual or "(empty)"} lacks {", ".join(missing) or "them"}')
-    return manual
+    return released_files.data_dir(config, workdir)
   if config.data.source != 'synthetic':
     raise ValueError(f"data.source must be 'synthetic' or 'files', got {config.data.source!r}")
   bench = benchmark_lib.SyntheticBenchmark(config.synthetic)
@@ -171,8 +166,6 @@ def datasets_dir(config: ml_collections.ConfigDict, data: epath.Path, workdir,
   return directory / 'datasets'
 
 
-def data_digest(config: ml_collections.ConfigDict, data: epath.Path) -> str:
-  """What the data directory holds: its manifest's digest, or the content of the user's files."""
-  if config.data.source == 'synthetic':
-    return stage_dir.digest(data)
-  return f'sha256:{stage_dir.content_digest(data)}'
+def data_digest(data: epath.Path) -> str:
+  """What the data directory holds: the digest of its manifest."""
+  return stage_dir.digest(data)

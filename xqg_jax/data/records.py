@@ -17,7 +17,7 @@ class Passage:
 
 @dataclasses.dataclass(frozen=True)
 class Query:
-  """One XOR-TyDi question with its English answer strings."""
+  """One XOR-TyDi question with its English answer strings (none: an unlabeled question)."""
   id: str
   question: str
   answers: tuple[str, ...]

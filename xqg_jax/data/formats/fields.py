@@ -1,7 +1,7 @@
 """Checks one record's fields: exact keys, types, non-empty values, languages and duplicates.
 
 A check is a function `(value, field name) -> checked value` that raises `Invalid`; a schema maps
-every required key to its check. JSON objects and table rows (columns zipped with their names) go
+every key to its check, required unless wrapped in `optional`. JSON objects and table rows (columns zipped with their names) go
 through the same `check_object`, so every format words its errors alike, e.g.
 `missing field 'lang'; extra field 'language'` or `field 'question' is empty`.
 """
@@ -13,11 +13,23 @@ from typing import Any, Callable, Hashable, Mapping, Sequence
 from xqg_jax import languages as languages_lib
 
 Check = Callable[[Any, str], Any]
-Schema = Mapping[str, Check]
+Schema = Mapping[str, 'Check | Optional']
 
 _JSON_TYPES = {dict: 'object', list: 'array', str: 'string', bool: 'boolean', int: 'number',
                float: 'number', type(None): 'null'}
 _INTEGER = re.compile(r'[+-]?[0-9]+')
+
+
+class Optional:
+  """A schema entry whose key may be absent (its value is then `default`)."""
+
+  def __init__(self, check: 'Check', default: Any):
+    self.check, self.default = check, default
+
+
+def optional(check: 'Check', default: Any = None) -> Optional:
+  """Marks a schema key as optional: absent, it reads as `default`."""
+  return Optional(check, default)
 
 
 class Invalid(ValueError):
@@ -48,18 +60,26 @@ def _field_names(keys: Sequence[str], prefix: str) -> str:
 
 
 def check_object(obj: Mapping[str, Any], schema: Schema, prefix: str = '') -> dict[str, Any]:
-  """Checks that `obj` has exactly the keys of `schema`; returns the checked values by key.
+  """Checks that `obj` has every required key of `schema` and no other; returns the checked
+  values by key (an absent optional key as its default).
 
   Missing and extra keys are reported together, by name (`prefix` + key).
   """
-  missing = [key for key in schema if key not in obj]
+  missing = [key for key, check in schema.items()
+             if key not in obj and not isinstance(check, Optional)]
   extra = [key for key in obj if key not in schema]
   if missing or extra:
     problems = [f'missing {_field_names(missing, prefix)}'] if missing else []
     if extra:
       problems.append(f'extra {_field_names(extra, prefix)}')
     raise Invalid('missing_field' if missing else 'extra_field', '; '.join(problems))
-  return {key: check(obj[key], prefix + key) for key, check in schema.items()}
+  out = {}
+  for key, check in schema.items():
+    if isinstance(check, Optional):
+      out[key] = check.check(obj[key], prefix + key) if key in obj else check.default
+    else:
+      out[key] = check(obj[key], prefix + key)
+  return out
 
 
 def string(*, non_empty: bool = False) -> Check:

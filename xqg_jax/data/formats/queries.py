@@ -1,4 +1,9 @@
-"""XOR-TyDi query JSONL: `{"id", "question", "answers": [str, ...], "lang"}` per line."""
+"""XOR-TyDi query JSONL: `{"id", "question", "answers": [str, ...], "lang"}` per line.
+
+`answers` is absent in the released question-only test file
+(`xor_test_retrieve_eng_span_q_only_v1_1.jsonl`): such a query reads with `answers == ()` and
+cannot be scored.
+"""
 
 import dataclasses
 from typing import Iterable, Iterator, Sequence
@@ -14,7 +19,7 @@ def _schema(selected: Sequence[str] | None) -> fields.Schema:
   return {
       'id': fields.string(non_empty=True),
       'question': fields.string(non_empty=True),
-      'answers': fields.items(fields.string(), non_empty=True),
+      'answers': fields.optional(fields.items(fields.string(), non_empty=True), ()),
       'lang': fields.language(selected),
   }
 
