@@ -22,6 +22,7 @@ INSTALL_REQUIRES = [
     'array-record==0.8.6',
     'grain==0.2.18',
     'regex>=2024.0',  # Unicode classes (\p{M}) for the word tokenizer.
+    'nltk==3.10.3',  # word_tokenize: the official R@kt tokenizer (with its Punkt model).
     'tqdm>=4.66',
     'ir-measures==0.4.3',  # Recall@100, MRR@10, nDCG@10 (pytrec_eval underneath).
     'pytrec-eval-terrier==0.5.11',

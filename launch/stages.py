@@ -171,6 +171,11 @@ def _select(config, workdir, state: State) -> State:
   return {'selection': {k: v for k, v in selection.items() if k != 'rows'}}
 
 
+def _labeled(config, state: State, split: str) -> bool:
+  queries, _, _ = evaluate_stage.read_inputs(config, state['data_dir'], split)
+  return evaluate_stage.labeled(queries)
+
+
 def _query_languages(config, data_dir, splits) -> list[str]:
   langs = set()
   for split in splits:
@@ -218,10 +223,11 @@ def _evaluate(config, workdir, state: State) -> State:
           data_dir=state['data_dir'], split=split,
           inputs={**{f'corpus:{k}': stage_lib.digest(d) for k, d in system.corpora.items()},
                   'queries': stage_lib.digest(embeddings[f'queries-{split}'])})
-    comparisons[split] = {
-        name: compare.systems(config, results['xdr'][split][evaluate_stage.EXACT],
-                              results[name][split][evaluate_stage.EXACT])
-        for name in results if name != 'xdr'}
+    if evaluate_stage.is_scored(results['xdr'][split][evaluate_stage.EXACT]):
+      comparisons[split] = {
+          name: compare.systems(config, results['xdr'][split][evaluate_stage.EXACT],
+                                results[name][split][evaluate_stage.EXACT])
+          for name in results if name != 'xdr'}
   slim = {name: {split: {search: {k: v for k, v in r.items()
                                   if k not in ('outcomes', 'ir_per_query')}
                          for search, r in by_split.items()}
@@ -234,7 +240,7 @@ def _sweep(config, workdir, state: State) -> State:
   embeddings = state['embeddings']
   questions = _question_embeddings(state)
   split = 'test' if 'test' in _splits(state) else None
-  if split is None:
+  if split is None or not _labeled(config, state, split):
     return {'sweeps': {}}
   inputs = {name: stage_lib.digest(d) for name, d in
             {'corpus': embeddings['corpus'], **questions,
@@ -250,6 +256,14 @@ def _report(config, workdir, state: State) -> State:
   reports = {}
   for split in _splits(state):
     directory = epath.Path(workdir) / 'reports' / split
+    if split not in state['comparisons']:
+      retrieval_report.write_unscored_report(
+          directory, split=split, results=state['results'],
+          runs={name: str(epath.Path(workdir) / 'eval' / name / split / evaluate_stage.EXACT)
+                for name in state['results']},
+          title=f'xqg-jax {config.name}: retrieval on {split}')
+      reports[split] = str(directory / retrieval_report.MARKDOWN_NAME)
+      continue
     retrieval_report.write_split_report(
         directory, config=config, split=split, results=state['results'],
         comparisons=state['comparisons'][split], headline=headline(state),
@@ -287,6 +301,11 @@ def _attack(config, workdir, state: State) -> State:
   the data cannot feed (`registry.missing_resource`) is skipped with its reason."""
   split = config.robustness.split
   queries, _, _ = evaluate_stage.read_inputs(config, state['data_dir'], split)
+  if not evaluate_stage.labeled(queries):
+    reason = (f'robustness.split={split!r} has no answers to score attacks by (a question-only '
+              'file); attack a labeled split, e.g. robustness.split=dev')
+    logging.warning('every attack skipped: %s', reason)
+    return {'attacked': {}, 'attacks_skipped': dict.fromkeys(config.robustness.attacks, reason)}
   queries = robustness_stage.per_language_subset(queries, config.robustness.queries_per_language)
   paths, skipped = {}, {}
   for name in config.robustness.attacks:
@@ -425,6 +444,9 @@ def summary(state: State) -> str:
            + ', '.join(f'{name} {seconds:.0f} s' for name, seconds in timings.items()) + '.']
   for split, path in state.get('reports', {}).items():
     document = json.loads((epath.Path(path).parent / retrieval_report.JSON_NAME).read_text())
+    if not document.get('scored', True):
+      lines.append(f'\n{split}: not scored: {document["reason"]}')
+      continue
     lines += [f'\n{split}: every system against xDR (macro, exact search)\n',
               retrieval_report.deltas_table(document['comparisons'], document['settings'])]
   paths = [*state.get('reports', {}).values(), state.get('robustness_report')]

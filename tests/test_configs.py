@@ -12,6 +12,7 @@ from xqg_jax.configs import base
 from xqg_jax.configs import common
 from xqg_jax.configs import flags as config_flags
 from xqg_jax.configs import large
+from xqg_jax.configs import xor_tydi
 from xqg_jax.configs import tiny
 
 import conftest
@@ -40,7 +41,7 @@ def test_resolve_presets_and_paths():
   assert config_flags.resolve('tiny').endswith('configs/tiny.py')
   assert config_flags.resolve('tiny:entities=5').endswith('configs/tiny.py:entities=5')
   assert config_flags.resolve('my/own.py:x') == 'my/own.py:x'
-  with pytest.raises(ValueError, match=r"'tiniest' is neither a preset \(tiny, base, large\)"):
+  with pytest.raises(ValueError, match=r"'tiniest' is neither a preset \(tiny, base, large, xor_tydi\)"):
     config_flags.resolve('tiniest')
 
 
@@ -52,6 +53,19 @@ def test_every_preset_passes_validation(get_config):
   config.augment.alpha = -0.1  # and the same config with one bad field does not pass
   with pytest.raises(config_validation.ConfigError, match='augment.alpha'):
     config_validation.validate(config)
+
+
+def test_xor_tydi_names_the_released_files_it_lacks(tmp_path):
+  (tmp_path / 'psgs_w100.tsv').write_text('id\ttext\ttitle\n')
+  config = xor_tydi.get_config(f'dir={tmp_path},mbert=/m/mbert,mt5=/m/mt5')
+  assert config.xdr.init_from == config.tokenizer.encoder == '/m/mbert'
+  assert config.xqg.init_from == config.tokenizer.generator == '/m/mt5'
+  with pytest.raises(config_validation.ConfigError) as error:
+    config_validation.validate(config)
+  for name in ('xor_train_retrieve_eng_dpr.json', 'xor_dev_retrieve_eng_span_v1_1.jsonl',
+               'xor_test_retrieve_eng_span_q_only_v1_1.jsonl'):
+    assert f'{tmp_path}/{name} does not exist' in str(error.value)
+  assert 'psgs_w100.tsv' not in str(error.value)
 
 
 def test_validation_names_every_bad_field_before_any_stage_runs(tmp_path):

@@ -1,9 +1,12 @@
-"""XOR-Retrieve R@kt on hand-worked cases: budget cut mid-passage, yes/no skipping, answers."""
+"""XOR-Retrieve R@kt on hand-worked cases (budget cut mid-passage, yes/no skipping, answers),
+and against the official script's logic under nltk's and the regex tokenizer."""
 
+import numpy as np
 import pytest
 
 from xqg_jax.data import records
 from xqg_jax.eval import xor_retrieve
+from xqg_jax.lexical import word_tokenizer
 
 # Each passage is 10 word tokens ("w0 .. w9" style), so budgets are easy to count by hand.
 PASSAGES = {
@@ -96,3 +99,78 @@ def test_outcomes_multi_answer_and_mixed_yes_no():
   assert xor_retrieve.scores(outcomes, 'R@2kt') == {'q1': 100.0, 'q2': 100.0, 'q3': 0.0,
                                                    'q5': 100.0}
   assert xor_retrieve.languages_of(outcomes) == {'q1': 'ar', 'q2': 'ar', 'q3': 'ar', 'q5': 'fi'}
+
+
+def _official_hits(ctxs, answers, max_token_num, tokenize):
+  """`evaluate_top_k_hit` of XOR-TyDi's eval_xor_retrieve.py for one query, as written there."""
+  span = [a for a in answers if a not in ['yes', 'no']]
+  tokens = []
+  for ctx_text in ctxs:
+    tokens += tokenize(ctx_text)
+    if len(tokens) >= max_token_num:
+      break
+  concat = ' '.join(tokens[:max_token_num])
+  return int(any(a in concat for a in span))
+
+
+@pytest.fixture
+def punkt(tmp_path, monkeypatch):
+  """A small English Punkt model in nltk's `punkt_tab` layout (abbreviations: dr, u.s, st)."""
+  import nltk  # pylint: disable=g-import-not-at-top
+  model = tmp_path / 'tokenizers/punkt_tab/english'
+  model.mkdir(parents=True)
+  for name in ('collocations.tab', 'sent_starters.txt', 'ortho_context.tab'):
+    (model / name).write_text('')
+  (model / 'abbrev_types.txt').write_text('dr\nu.s\nst\n')
+  monkeypatch.setattr(nltk.data, 'path', [str(tmp_path)])
+  word_tokenizer.budget_tokenizer.cache_clear()
+  yield
+  word_tokenizer.budget_tokenizer.cache_clear()
+
+
+ABBREVIATED = ('Dr. Smith moved to the U.S. in 1,990 and met "Mr" Jones. St. Petersburg has '
+               '5,400,000 people.')
+
+
+def test_without_punkt_the_regex_tokenizer_is_used(monkeypatch):
+  import nltk  # pylint: disable=g-import-not-at-top
+  monkeypatch.setattr(nltk.data, 'path', [])
+  word_tokenizer.budget_tokenizer.cache_clear()
+  try:
+    assert word_tokenizer.budget_tokenizer() == 'regex'
+  finally:
+    word_tokenizer.budget_tokenizer.cache_clear()
+
+
+def test_nltk_with_punkt_keeps_abbreviations_and_numbers_whole(punkt):
+  assert word_tokenizer.budget_tokenizer() == 'nltk'
+  nltk_tokens = word_tokenizer.budget_tokenize(ABBREVIATED, 'nltk')
+  regex_tokens = word_tokenizer.budget_tokenize(ABBREVIATED, 'regex')
+  assert nltk_tokens[:7] == ['Dr.', 'Smith', 'moved', 'to', 'the', 'U.S.', 'in']
+  assert '1,990' in nltk_tokens and '``' in nltk_tokens and 'St.' in nltk_tokens
+  assert regex_tokens[:4] == ['Dr', '.', 'Smith', 'moved']
+  assert '1,990' not in regex_tokens and len(regex_tokens) > len(nltk_tokens)
+  # Where it shows in R@kt: a comma-grouped answer is found only by nltk's tokens.
+  queries = [records.Query('q', 'Wann?', ('1,990',), 'fi'),
+             records.Query('r', 'Kuinka?', ('5,400,000',), 'fi')]
+  ranked = {'q': [ABBREVIATED], 'r': [ABBREVIATED]}
+  for tokenizer, expected in (('nltk', 1), ('regex', 0)):
+    outcomes = xor_retrieve.query_outcomes(ranked, queries, (2,), tokenizer)
+    assert [outcomes[q]['R@2kt'] for q in 'qr'] == [expected, expected]
+
+
+def test_r_at_kt_equals_the_official_logic_under_each_tokenizer(punkt):
+  from nltk import tokenize  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  words = ['Dr.', 'U.S.', '1,990', 'capital', '"quoted"', "don't", 'St.', 'river', 'Helsinki',
+           '9,500,000', 'the', '...', 'Cairo.', 'Egypt', '(1908)']
+  passages = [' '.join(rng.choice(words, size=rng.integers(30, 120))) for _ in range(60)]
+  queries = [records.Query(f'q{i}', 'q?', (str(rng.choice(words)).strip('."()'),), 'ja')
+             for i in range(40)]
+  ranked = {q.id: [passages[j] for j in rng.permutation(60)[:40]] for q in queries}
+  official = {'nltk': tokenize.word_tokenize, 'regex': word_tokenizer.word_tokenize}
+  for name, tokenize_fn in official.items():
+    outcomes = xor_retrieve.query_outcomes(ranked, queries, (1, 2), name)
+    for k in (1, 2):
+      assert {q.id: outcomes[q.id][f'R@{k}kt'] for q in queries} == {
+          q.id: _official_hits(ranked[q.id], q.answers, 1000 * k, tokenize_fn) for q in queries}

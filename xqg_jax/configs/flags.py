@@ -9,7 +9,7 @@ from etils import epath
 from ml_collections import config_flags
 from ml_collections.config_flags import config_flags as config_flags_impl
 
-PRESETS = ('tiny', 'base', 'large')
+PRESETS = ('tiny', 'base', 'large', 'xor_tydi')
 _CONFIG_DIR = epath.resource_path('xqg_jax') / 'configs'
 
 

@@ -12,6 +12,10 @@ and the index size and build time are reported beside. Writes
   outcomes.json     per counted query: language and 0/1 hit per R@kt budget
   ir_per_query.json Recall@100, RR@10, nDCG@10 per judged query and its language (with qrels)
   results.json      R@kt and IR metrics per language and macro (ScaNN: + ANN recall, index)
+
+A split whose queries have no answers (a question-only file, as XOR-Retrieve's test set is
+released) is searched and its run and submission written, but not scored: its results say
+`scored: false` and why.
 """
 
 import json
@@ -34,12 +38,27 @@ from xqg_jax.index import index_stage
 from xqg_jax.io import atomic
 from xqg_jax.io import manifest as manifest_lib
 from xqg_jax.io import stage_dir
+from xqg_jax.lexical import word_tokenizer
 
 RESULTS_JSON = 'results.json'
 OUTCOMES_JSON = 'outcomes.json'
 IR_PER_QUERY_JSON = 'ir_per_query.json'
 EXACT, SCANN = 'exact', 'scann'
 INDEX_BUILD_SECONDS = 'index_build_seconds'  # manifest extra of a ScaNN evaluation
+UNSCORED_REASON = ('no query of this split has answers (a question-only file, as XOR-Retrieve '
+                   'releases its test set): the TREC run and the XOR-Retrieve submission '
+                   '(exact/xor_run.json) are written for the official leaderboard, and no score '
+                   'is reported')
+
+
+def labeled(queries) -> bool:
+  """Whether a split can be scored: some query has answers."""
+  return any(q.answers for q in queries)
+
+
+def is_scored(results: dict) -> bool:
+  """Whether one search's results (`load(...)['exact']`) hold scores."""
+  return results.get('scored', True)
 
 
 def exact_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
@@ -93,12 +112,16 @@ def search(config: ml_collections.ConfigDict, system: systems_lib.System,
 
 
 def score(config, ranking: dict[str, list[str]], queries, texts, qrels_path) -> tuple:
-  """(results dict, R@kt outcomes, IR per-query {'languages', 'values'} or None) of a ranking."""
+  """(results dict, R@kt outcomes, IR per-query {'languages', 'values'} or None) of a ranking;
+  for an unlabeled split `({'scored': False, 'reason': ...}, {}, None)`."""
+  if not labeled(queries):
+    return {'scored': False, 'reason': UNSCORED_REASON}, {}, None
   kilo = tuple(config.eval.kilo_tokens)
   counted = {q.id for q in queries if xor_retrieve.span_answers(q.answers)}
   outcomes = xor_retrieve.query_outcomes(
       {qid: [texts[d] for d in ranking[qid]] for qid in counted}, queries, kilo)
-  results = xor_retrieve.aggregate(outcomes, kilo)
+  results = {**xor_retrieve.aggregate(outcomes, kilo),
+             'word_tokenizer': word_tokenizer.budget_tokenizer()}
   ir = None
   if qrels_path is not None:
     policy = errors.BadRecordPolicy.from_name(config.on_bad_record)
@@ -155,7 +178,8 @@ def run(config: ml_collections.ConfigDict, workdir, *, system: systems_lib.Syste
   if kind not in (EXACT, SCANN):
     raise ValueError(f"index.kind={kind!r}: expected 'scann' or 'exact'")
   stage_config = {'index': config.index.to_dict(), 'eval': config.eval.to_dict(),
-                  'split': split, 'system': system.to_dict()}
+                  'split': split, 'system': system.to_dict(),
+                  'word_tokenizer': word_tokenizer.budget_tokenizer()}
 
   def produce(d):
     queries, texts, qrels_path = read_inputs(config, data_dir, split)

@@ -230,6 +230,26 @@ def generation_counts_text(counts: Mapping[str, int]) -> str:
           'Every question is fused as written.\n')
 
 
+def write_unscored_report(directory, *, split: str, results: Mapping, runs: Mapping[str, str],
+                          title: str) -> list[str]:
+  """report.md and report.json of a split that has no answers: why it is not scored, and
+  where each system's TREC run and XOR-Retrieve submission are (`runs`: {system: directory})."""
+  directory = epath.Path(directory)
+  reason = next(iter(results.values()))[split]['exact']['reason']
+  rows = [(system_name(name), f'{runs[name]}/run.trec', f'{runs[name]}/xor_run.json')
+          for name in results]
+  document = {'title': title, 'split': split, 'scored': False, 'reason': reason,
+              'runs': {name: {'trec': trec, 'submission': sub}
+                       for name, (_, trec, sub) in zip(results, rows)},
+              'provenance': provenance.provenance()}
+  text = json.dumps(document, indent=1, ensure_ascii=False) + '\n'
+  atomic.write_text(directory / MARKDOWN_NAME, '\n'.join([
+      f'# {title}\n', f'Not scored: {reason}.\n',
+      markdown_table(('system', 'TREC run', 'XOR-Retrieve submission'), rows)]))
+  atomic.write_text(directory / JSON_NAME, text)
+  return [MARKDOWN_NAME, JSON_NAME]
+
+
 def write_split_report(directory, *, config, split: str, results: Mapping, comparisons: Mapping,
                        headline: str, selection: Mapping, selection_rows: Sequence[Mapping],
                        sweep: Mapping | None, quality: Mapping, generation: Mapping | None,

@@ -23,6 +23,7 @@ from xqg_jax.eval import fusion_grid
 from xqg_jax.eval import xor_retrieve
 from xqg_jax.io import atomic
 from xqg_jax.io import stage_dir
+from xqg_jax.lexical import word_tokenizer
 
 SELECTION_JSON = 'selection.json'
 SPLIT = 'dev'
@@ -91,7 +92,8 @@ def run(config: ml_collections.ConfigDict, workdir, *, corpus_dir, question_dirs
   directory = epath.Path(workdir) / 'select'
   sources = sorted(question_dirs)
   stage_config = {'augment': config.augment.to_dict(), 'eval': config.eval.to_dict(),
-                  'hits': config.index.hits, 'sources': sources}
+                  'hits': config.index.hits, 'sources': sources,
+                  'word_tokenizer': word_tokenizer.budget_tokenizer()}
 
   def produce(d):
     if not config.augment.select:

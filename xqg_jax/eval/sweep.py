@@ -20,6 +20,7 @@ from xqg_jax.eval import significance
 from xqg_jax.eval import xor_retrieve
 from xqg_jax.io import atomic
 from xqg_jax.io import stage_dir
+from xqg_jax.lexical import word_tokenizer
 
 SWEEP_JSON = 'sweep.json'
 
@@ -33,7 +34,8 @@ def run(config: ml_collections.ConfigDict, workdir, *, corpus_dir, question_dirs
               for source in sorted(question_dirs) for n in config.eval.sweep_num_queries]
   stage_config = {'settings': [dataclasses.asdict(s) for s in settings],
                   'eval': config.eval.to_dict(), 'hits': config.index.hits,
-                  'augment': config.augment.to_dict(), 'seed': config.seed}
+                  'augment': config.augment.to_dict(), 'seed': config.seed,
+                  'word_tokenizer': word_tokenizer.budget_tokenizer()}
 
   def produce(d):
     results, outcomes = select_stage.evaluate_settings(

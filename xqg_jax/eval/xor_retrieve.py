@@ -6,11 +6,10 @@ collected; cut to exactly k*1000, join with spaces; the query is a hit when any 
 answer string is a substring of that text. A language's score is 100 * hits / counted queries;
 the macro average is over languages.
 
-The official script (`eval_xor_retrieve.py`) tokenizes with nltk's `word_tokenize`, which needs a
-Punkt model that cannot be downloaded offline; `word_tokenizer` implements DPR's SimpleTokenizer
-rule instead. The two agree on words and on most punctuation; they differ on contractions (nltk
-`do n't`, here `don ' t`), double quotes (nltk rewrites them as `` and '') and runs such as
-`...` (one nltk token), so a budget can end a few tokens apart from the official one.
+Passages are tokenized as the official script (`eval_xor_retrieve.py`) does, with nltk's
+`word_tokenize`, when nltk's Punkt model is installed, else with DPR's SimpleTokenizer rule
+(`word_tokenizer`, which says where they differ); every function takes the tokenizer's name,
+default `word_tokenizer.budget_tokenizer()`, and results name the one used.
 
 Per-query outcomes (`query_outcomes`) keep each counted query's language and 0/1 hit per k so
 that significance tests can pair the queries of two systems.
@@ -39,10 +38,10 @@ def span_answers(answers: Sequence[str]) -> list[str]:
 
 
 @functools.lru_cache(maxsize=1 << 16)
-def _passage(text: str) -> tuple[int, str, tuple[int, ...]]:
+def _passage(text: str, tokenizer: str) -> tuple[int, str, tuple[int, ...]]:
   """(token count, tokens joined with spaces, end offset of each token in that string):
   cached, since every query's ranking walks the same passages."""
-  tokens = word_tokenizer.word_tokenize(text)
+  tokens = word_tokenizer.budget_tokenize(text, tokenizer)
   ends, offset = [], -1
   for token in tokens:
     offset += 1 + len(token)
@@ -50,16 +49,22 @@ def _passage(text: str) -> tuple[int, str, tuple[int, ...]]:
   return len(tokens), ' '.join(tokens), tuple(ends)
 
 
-def budget_texts(passage_texts: Iterable[str], budgets: Sequence[int]) -> list[str]:
+def _tokenizer(tokenizer: str | None) -> str:
+  return tokenizer or word_tokenizer.budget_tokenizer()
+
+
+def budget_texts(passage_texts: Iterable[str], budgets: Sequence[int],
+                 tokenizer: str | None = None) -> list[str]:
   """For each budget, the first that many word tokens of the passages in order, joined with
   spaces (a smaller budget's text is a prefix of a larger one's; one walk gives them all)."""
+  tokenizer = _tokenizer(tokenizer)
   order = sorted(range(len(budgets)), key=lambda i: budgets[i])
   out: list[str] = [''] * len(budgets)
   parts: list[str] = []
   count = 0
   pending = 0
   for text in passage_texts:
-    length, joined, ends = _passage(text)
+    length, joined, ends = _passage(text, tokenizer)
     while pending < len(order) and count + length >= budgets[order[pending]]:
       need = budgets[order[pending]] - count
       out[order[pending]] = ' '.join(parts + [joined[:ends[need - 1]]] if need else parts)
@@ -75,41 +80,47 @@ def budget_texts(passage_texts: Iterable[str], budgets: Sequence[int]) -> list[s
   return out
 
 
-def budget_text(passage_texts: Iterable[str], num_tokens: int) -> str:
+def budget_text(passage_texts: Iterable[str], num_tokens: int,
+                tokenizer: str | None = None) -> str:
   """The first `num_tokens` word tokens of the passages in order, joined with spaces."""
-  return budget_texts(passage_texts, [num_tokens])[0]
+  return budget_texts(passage_texts, [num_tokens], tokenizer)[0]
 
 
 def hits(passage_texts: Iterable[str], answers: Sequence[str],
-         kilo_tokens: Sequence[int]) -> list[int]:
+         kilo_tokens: Sequence[int], tokenizer: str | None = None) -> list[int]:
   """1 or 0 per budget: is a non-yes/no answer a substring of the budget's text?"""
   answers = span_answers(answers)
   return [int(any(answer in text for answer in answers))
-          for text in budget_texts(passage_texts, [1000 * k for k in kilo_tokens])]
+          for text in budget_texts(passage_texts, [1000 * k for k in kilo_tokens], tokenizer)]
 
 
-def is_hit(passage_texts: Iterable[str], answers: Sequence[str], kilo_tokens: int) -> bool:
-  return bool(hits(passage_texts, answers, [kilo_tokens])[0])
+def is_hit(passage_texts: Iterable[str], answers: Sequence[str], kilo_tokens: int,
+           tokenizer: str | None = None) -> bool:
+  return bool(hits(passage_texts, answers, [kilo_tokens], tokenizer)[0])
 
 
-def budget_depth(passage_texts: Iterable[str], num_tokens: int) -> int:
+def budget_depth(passage_texts: Iterable[str], num_tokens: int,
+                 tokenizer: str | None = None) -> int:
   """How many of the ranked passages it takes to reach `num_tokens` word tokens (all of them
   when they hold fewer): a submission needs no more, the budget never reads past them."""
+  tokenizer = _tokenizer(tokenizer)
   count = depth = 0
   for depth, text in enumerate(passage_texts, 1):
-    count += _passage(text)[0]
+    count += _passage(text, tokenizer)[0]
     if count >= num_tokens:
       break
   return depth
 
 
 def query_outcomes(ranked_texts: Mapping[str, Sequence[str]], queries: Sequence[records.Query],
-                   kilo_tokens: Sequence[int] = (2, 5)) -> Outcomes:
+                   kilo_tokens: Sequence[int] = (2, 5), tokenizer: str | None = None
+                   ) -> Outcomes:
   """Each counted query's language and 0/1 hit per budget.
 
   `ranked_texts[qid]` is the texts of the ranked passages (an XOR-Retrieve submission's `ctxs`);
   every counted query must have one.
   """
+  tokenizer = _tokenizer(tokenizer)
   out: Outcomes = {}
   for query in queries:
     if not span_answers(query.answers):
@@ -117,7 +128,8 @@ def query_outcomes(ranked_texts: Mapping[str, Sequence[str]], queries: Sequence[
     if query.id not in ranked_texts:
       raise KeyError(f'no ranking for query {query.id!r}')
     out[query.id] = {'lang': query.lang}
-    for k, hit in zip(kilo_tokens, hits(ranked_texts[query.id], query.answers, kilo_tokens)):
+    for k, hit in zip(kilo_tokens, hits(ranked_texts[query.id], query.answers, kilo_tokens,
+                                        tokenizer)):
       out[query.id][metric_name(k)] = hit
   return out
 

@@ -21,6 +21,7 @@ from xqg_jax.eval import systems as systems_lib
 from xqg_jax.eval import xor_retrieve
 from xqg_jax.io import atomic
 from xqg_jax.io import stage_dir
+from xqg_jax.lexical import word_tokenizer
 from xqg_jax.robustness import attacked_retrieval as evaluate_lib
 from xqg_jax.robustness import attacked_set as attack_lib
 
@@ -129,6 +130,7 @@ def evaluate_attack(config: ml_collections.ConfigDict, workdir, *, name: str, sp
   stage_dir.run(path / name, stage=f'robustness_{name}_{split}',
             config={'robustness': config.robustness.to_dict(), 'eval': config.eval.to_dict(),
                     'hits': config.index.hits,
+                    'word_tokenizer': word_tokenizer.budget_tokenizer(),
                     'systems': {k: v.to_dict() for k, v in systems.items()}},
             inputs=inputs, produce=produce)
   return json.loads((path / name / file_name).read_text())
