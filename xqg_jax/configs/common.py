@@ -107,9 +107,9 @@ def base_config() -> ml_collections.ConfigDict:
       'qrels_test': '',
   })
   # DPR questions without `hard_negative_ctxs`: 'bm25' mines `mined_negatives` passages per
-  # question from the corpus (top BM25 hits that are not positives and contain no answer;
-  # the corpus is indexed in memory, so at most `mining_max_passages`); 'none' takes their
-  # `negative_ctxs`.
+  # question from the corpus (top BM25 hits that are not positives and contain no answer,
+  # random such passages where BM25 finds too few; the corpus is indexed in memory, so at most
+  # `mining_max_passages`); 'none' takes their `negative_ctxs`.
   c.data.mine_negatives = 'bm25'  # bm25 | none
   c.data.mined_negatives = 7
   c.data.mining_max_passages = 2_000_000

@@ -119,6 +119,8 @@ def _groups_from_dpr(data: ml_collections.ConfigDict, path: epath.Path,
   mined = {}
   if lacking and data.mine_negatives == 'bm25':
     mined = _mine(data, lacking)
+  random_fill = sum(n for _, n in mined.values())
+  mined = {qid: negatives for qid, (negatives, _) in mined.items()}
   groups, empty = [], []
   for q in questions:
     negatives = q.hard_negatives or mined.get(q.query.id, ()) or q.negatives
@@ -134,11 +136,13 @@ def _groups_from_dpr(data: ml_collections.ConfigDict, path: epath.Path,
         path, None, f'{len(empty)} questions have no negative passage ({kind}), e.g. '
         f'{empty[0]!r}; they are left out of training'), 'no_negatives')
   counts = {'questions': len(questions), 'with_hard_negatives': len(questions) - len(lacking),
-            'mined': sum(bool(v) for v in mined.values()), 'without_negatives': len(empty)}
+            'mined': sum(bool(v) for v in mined.values()), 'random_mined': random_fill,
+            'without_negatives': len(empty)}
   return groups, [q.query for q in questions], counts
 
 
-def _mine(data: ml_collections.ConfigDict, lacking: list) -> dict[str, tuple]:
+def _mine(data: ml_collections.ConfigDict, lacking: list) -> dict[str, tuple[tuple, int]]:
+  """{question id: (mined negatives, how many of them are random)}."""
   corpus_path = epath.Path(data.files.corpus)
   passages = []
   for passage in corpus_format.read_corpus(corpus_path, check_duplicates=False):
