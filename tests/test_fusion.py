@@ -144,6 +144,15 @@ def test_non_finite_embeddings_and_dims_are_errors(tmp_path):
     _fuse(tmp_path / 'c', corpus, [questions[0]])
 
 
+def test_a_deleted_embedding_shard_is_named(tmp_path):
+  shards = [(np.ones((1, 2)), ['q1']), (np.ones((1, 2)), ['q2'])]
+  directory = _write_dir(tmp_path / 'queries', shards)
+  (directory / embedding_shards.shard_name('emb', 1, 2, 'npy')).unlink()
+  with pytest.raises(FileNotFoundError, match=r'emb-00001-of-00002.npy is missing: .* is '
+                                              'incomplete; run the stage that wrote it again'):
+    embedding_shards.load(directory)
+
+
 def test_bad_settings_are_errors():
   with pytest.raises(ValueError, match='reduce must be one of'):
     fusion.FusionConfig(0.1, 'max', _LANGS, 1)

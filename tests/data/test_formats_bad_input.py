@@ -161,8 +161,8 @@ def test_json_lines_not_an_object(tmp_path, content, problem):
 @pytest.mark.parametrize('changes, problem, kind', [
     ({'lang': None}, "missing field 'lang'", 'missing_field'),
     ({'language': 'ja'}, "extra field 'language'", 'extra_field'),
-    ({'lang': None, 'answers': None, 'language': 'ja', 'x': 1},
-     "missing fields 'answers', 'lang'; extra fields 'language', 'x'", 'missing_field'),
+    ({'lang': None, 'id': None, 'language': 'ja', 'x': 1},
+     "missing fields 'id', 'lang'; extra fields 'language', 'x'", 'missing_field'),
     ({'question': '  '}, "field 'question' is empty", 'empty_question'),
     ({'id': ''}, "field 'id' is empty", 'empty_id'),
     ({'answers': []}, "field 'answers' is empty", 'empty_answers'),

@@ -87,6 +87,10 @@ def load_shard(directory, shard: int) -> tuple[np.ndarray, list[str]]:
   meta = json.loads((directory / META_JSON).read_text())
   n = meta['num_shards']
   path = directory / shard_name('emb', shard, n, 'npy')
+  for needed in (path, directory / shard_name('ids', shard, n, 'txt')):
+    if not needed.exists():
+      raise FileNotFoundError(f'{needed} is missing: {directory} is incomplete; run the stage '
+                              'that wrote it again (its manifest no longer verifies)')
   with path.open('rb') as f:  # A file object: np.load opens only local paths.
     emb = np.load(f, allow_pickle=False)
   ids = (directory / shard_name('ids', shard, n, 'txt')).read_text().splitlines()
