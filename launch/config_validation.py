@@ -65,11 +65,27 @@ def _training(config, tower: str) -> None:
     _within(t.extra_share, 0.0, 1.0, 'xqg.extra_share')
 
 
+def _training_data(config) -> None:
+  """Real data must hold what training reads: groups (with passages) and the questions'
+  languages (a Tevatron file has none: `data.files.train` gives them)."""
+  files = config.data.files
+  training = [t for t in ('xdr', 'xqg') if config[t].num_train_steps != 0]
+  if not training:
+    return
+  if not (files.train_groups or files.train_dpr):
+    raise ValueError(f'training ({", ".join(training)}) needs data.files.train_dpr (DPR '
+                     'training JSON) or data.files.train_groups (Tevatron JSONL)')
+  if files.train_groups and not files.train:
+    raise ValueError('data.files.train_groups (Tevatron JSONL, no languages) needs '
+                     'data.files.train: the training questions with their `lang`')
+
+
 def _checks(config: ml_collections.ConfigDict) -> list[tuple[str, Callable[[], object]]]:
   augment, generate, ev = config.augment, config.generate, config.eval
   checks = [
       ('data.source', lambda: _one_of(config.data.source, SOURCES, 'data.source')),
       ('data.files', lambda: config.data.source != 'files' or released_files.check(config.data)),
+      ('data.files', lambda: config.data.source != 'files' or _training_data(config)),
       ('on_bad_record', lambda: errors.BadRecordPolicy.from_name(config.on_bad_record)),
       ('languages', lambda: languages.validate(config.languages)),
       ('generate.languages', lambda: languages.validate(generate.languages)),

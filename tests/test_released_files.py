@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from launch import config_validation
 from tests import conftest
 from xqg_jax.data import errors
 from xqg_jax.data import prepare
@@ -203,3 +204,18 @@ def test_a_bad_record_in_a_linked_file_names_the_users_file(tmp_path):
   with pytest.raises(errors.BadRecordError) as e:
     list(corpus_format.read_corpus(data / 'corpus.tsv'))
   assert str(e.value).startswith(f'{d}/psgs_w100.tsv:7: expected 3 tab-separated columns')
+
+
+def test_training_without_training_files_is_refused_before_any_stage(tmp_path):
+  d = _released(tmp_path)
+  config = _config(d)
+  config.data.files.train_dpr = ''
+  with pytest.raises(config_validation.ConfigError, match=(
+      r'training \(xdr, xqg\) needs data.files.train_dpr \(DPR training JSON\) or '
+      r'data.files.train_groups')):
+    config_validation.validate(config)
+  config.data.files.train_groups = str(d / 'psgs_w100.tsv')
+  with pytest.raises(config_validation.ConfigError, match='needs data.files.train: the '):
+    config_validation.validate(config)
+  config.data.files.train = str(d / 'xor_dev_retrieve_eng_span_v1_1.jsonl')
+  config_validation.validate(config)
