@@ -206,6 +206,12 @@ def test_the_question_only_test_split_is_submitted_not_scored(run):
   assert 'Not scored: no query of this split has answers' in (
       workdir / 'reports/test/report.md').read_text()
   assert 'test: not scored' in stages.summary(state)
+  dev = json.loads((workdir / 'reports/dev/report.json').read_text())
+  assert dev['word_tokenizer'] == dev['selection']['word_tokenizer'] == 'nltk'
+  assert 'R@kt word tokenizer: nltk' in (workdir / 'reports/dev/report.md').read_text()
+  for name in state['robustness']:
+    path = workdir / 'robustness' / 'dev' / name / f'{name}.json'
+    assert json.loads(path.read_text())['word_tokenizer'] == 'nltk'
 
 
 def test_attacks_the_data_cannot_feed_are_skipped_with_the_reason(run):

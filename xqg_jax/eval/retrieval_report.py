@@ -324,7 +324,11 @@ def write_split_report(directory, *, config, split: str, results: Mapping, compa
     parts.append('## Generated questions\n\n'
                  + (generation_counts_text(generation) + '\n' if generation else '')
                  + (generated_quality_table(quality) if any(quality.values()) else ''))
+  tokenizer = results[headline][split]['exact'].get('word_tokenizer')
+  parts.insert(2, f'R@kt word tokenizer: {tokenizer} (nltk `word_tokenize`, as the official '
+               'script, when its Punkt model is installed; else a regex rule).\n')
   document = {'title': title, 'split': split, 'headline': headline,
+              'word_tokenizer': tokenizer,
               'system_names': {n: system_name(n) for n in results}, 'settings': settings,
               'results': {n: r[split] for n, r in results.items()}, 'comparisons': comparisons,
               'selection': selection, 'sweep': sweep, 'quality': quality,

@@ -112,6 +112,7 @@ def run(config: ml_collections.ConfigDict, workdir, *, corpus_dir, question_dirs
           query_embeddings=query_embeddings[SPLIT], data_dir=data_dir, split=SPLIT)
       rows = [{**dataclasses.asdict(s), **_metrics(results[s.name])} for s in settings]
       selection = {'split': SPLIT, 'baseline': _metrics(results[fusion_grid.BASELINE]),
+                   'word_tokenizer': word_tokenizer.budget_tokenizer(),
                    'rows': rows, 'chosen': choose(config, rows, sources)}
     atomic.write_text(d / SELECTION_JSON, json.dumps(selection, indent=1) + '\n')
     return [SELECTION_JSON], {'chosen': {k: _name(v) for k, v in selection['chosen'].items()}}

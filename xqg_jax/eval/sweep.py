@@ -55,6 +55,7 @@ def run(config: ml_collections.ConfigDict, workdir, *, corpus_dir, question_dirs
                    **{k: v for k, v in results[s.name].items() if k.startswith('R@')},
                    'comparison': comparison})
     sweep = {'split': split, 'num_queries': rows,
+             'word_tokenizer': word_tokenizer.budget_tokenizer(),
              'baseline': {k: v for k, v in results[fusion_grid.BASELINE].items()
                           if k.startswith('R@')}}
     atomic.write_text(d / SWEEP_JSON, json.dumps(sweep, indent=1) + '\n')

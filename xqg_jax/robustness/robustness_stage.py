@@ -120,6 +120,7 @@ def evaluate_attack(config: ml_collections.ConfigDict, workdir, *, name: str, sp
       results[system] = evaluate_lib.aggregate(entries[system], metrics)
     a, b = list(systems)
     out = {'attack': name, 'split': split, 'success_k': config.robustness.success_k,
+           'word_tokenizer': word_tokenizer.budget_tokenizer(),
            'settings': config.robustness[name].to_dict(), 'results': results,
            'drop_comparison': {m: evaluate_lib.compare_drops(entries[a], entries[b], m,
                                                              config.eval) for m in metrics},
