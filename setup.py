@@ -32,9 +32,10 @@ INSTALL_REQUIRES = [
 EXTRAS = {
     # torch: the PyTorch reference in parity tests (2.13.0 CPU wheel; a bare 'torch' pulls CUDA).
     # faiss-cpu: the search benchmark's peer, run by its smoke test.
+    # threadpoolctl: the BLAS kernels each benchmark ran with, in its JSON.
     'test': ['pytest==9.2.0', 'pytest-xdist==3.8.0', 'scipy>=1.13', 'torch==2.13.0',
-             'faiss-cpu==1.15.1'],
-    'bench': ['faiss-cpu==1.15.1', 'torch==2.13.0'],
+             'faiss-cpu==1.15.1', 'threadpoolctl==3.7.0'],
+    'bench': ['faiss-cpu==1.15.1', 'torch==2.13.0', 'threadpoolctl==3.7.0'],
     'tpu': ['jax[tpu]==0.10.2', 'gcsfs==2026.10.1'],  # gcsfs: gs:// work dirs through epath
 }
 

@@ -15,6 +15,7 @@ import sys
 import time
 from typing import Any, Callable, Mapping, Sequence
 
+from benchmarks import blas_env
 from xqg_jax.io import atomic
 from xqg_jax.io import provenance
 
@@ -222,7 +223,9 @@ def target_line(target: Mapping[str, Any], label: str = '', suffix: str = '') ->
 
 
 def write_json(result: Mapping[str, Any], output: str | None) -> None:
-  """Writes `result` as JSON to `output`, or prints it when `output` is empty."""
+  """Writes `result` as JSON to `output`, or prints it when `output` is empty, with the BLAS
+  overrides the run was started without and the BLAS kernels loaded by now (`blas_env`)."""
+  result = {**result, 'blas': blas_env.report()}
   text = json.dumps(result, indent=2, sort_keys=False, default=str)
   if not output:
     print(text)

@@ -40,6 +40,7 @@ from absl import flags
 
 if __package__ in (None, ''):  # Run as a file: make the `benchmarks` package importable.
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks import blas_env  # pylint: disable=g-import-not-at-top
 from benchmarks import common  # pylint: disable=g-import-not-at-top
 
 SIZES = {
@@ -323,4 +324,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  blas_env.reexec_without_overrides()
   app.run(main)

@@ -64,3 +64,18 @@ def test_generate_throughput_smoke(tmp_path):
     assert row['steps'] == settings['max_new_tokens']  # Both generated every token.
   assert rows['ours', 'float32']['compile_s'] >= 0 < rows['ours', 'float32']['first_call_s']
   assert result['targets'] == []  # Targets are for the tiny and mt5-small sizes only.
+
+
+def test_a_benchmark_runs_without_the_blas_overrides_and_reports_them(tmp_path):
+  """OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are unset for the benchmark's own command only."""
+  output = tmp_path / 'fusion.json'
+  env = {k: v for k, v in os.environ.items() if k not in ('XLA_FLAGS', 'JAX_PLATFORMS')}
+  env.update(JAX_PLATFORMS='cpu', OPENBLAS_CORETYPE='Haswell', OPENBLAS_L2_SIZE='262144')
+  subprocess.run([sys.executable, '-m', 'benchmarks.fusion_throughput', '--quick',
+                  f'--workdir={tmp_path}', f'--output={output}'], cwd=REPO, env=env,
+                 check=True, timeout=120, capture_output=True)
+  blas = json.loads(output.read_text())['blas']
+  assert blas['unset'] == {'OPENBLAS_CORETYPE': 'Haswell', 'OPENBLAS_L2_SIZE': '262144'}
+  assert blas['still_set'] == {}
+  assert any(lib['api'] == 'openblas' for lib in blas['libraries'])  # NumPy's
+  assert os.environ.get('OPENBLAS_CORETYPE') != 'Haswell'  # ours untouched
