@@ -20,6 +20,11 @@ softmax). Off by default: XLA:CPU runs dots with bf16 outputs no faster than fp3
 so it is slower than fp32 here (measured). `--torch_bf16=autocast|cast` adds
 torch in bf16 (CPU autocast or a `.to(bfloat16)` copy; off by default, it is slow).
 
+Roofline: each row also gets the call's least time under the measured fp32 matmul peak and
+memory read bandwidth of this machine, from the FLOPs and bytes (weights + KV cache) of every
+decode step (`roofline.py`), and `roofline_efficiency` = that bound / the measured time: how
+far each size is from its limit, whatever the peer does on this CPU.
+
 Sizes: `tiny` (d_model 256, 4+4 layers, 4 heads, d_kv 64, d_ff 1024, vocab 32000: t5.PRESETS'
 tiny with a 32k vocabulary), `mt5-small` (mT5-small's shape, vocab 250112: the LM head
 dominates each step) and `mini` (smoke runs).
@@ -43,6 +48,7 @@ if __package__ in (None, ''):  # Run as a file: make the `benchmarks` package im
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks import blas_env  # pylint: disable=g-import-not-at-top
 from benchmarks import common  # pylint: disable=g-import-not-at-top
+from benchmarks import roofline  # pylint: disable=g-import-not-at-top
 
 # T5Config / MT5Config fields (gated-GELU mT5). tiny and mt5-small are t5.PRESETS' shapes.
 SIZES = {
@@ -76,6 +82,7 @@ _QUICK = flags.DEFINE_boolean('quick', False,
                               'Smoke run: sizes=mini unless given, 2 passages x 2 samples x 8 '
                               'tokens, 32-token prompts, no warmup, 1 repeat.')
 _XLA_FLAGS = flags.DEFINE_string('xla_flags', '', 'Extra XLA_FLAGS for our side.')
+_PEAK_N = flags.DEFINE_integer('peak_n', 2048, 'Matmul size n of the roofline\'s peak.')
 _OUTPUT = flags.DEFINE_string('output', '', 'JSON output path; empty prints the JSON.')
 
 
@@ -147,7 +154,8 @@ def _logit_diff(model, config, params, ids, mask) -> float:
 
 def run_size(size: str, dtypes, *, batch_size: int, num_samples: int, max_new_tokens: int,
              prompt_len: int, min_prompt_len: int, warmup: int, repeats: int,
-             torch_bf16: str, check_logits: bool) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+             torch_bf16: str, check_logits: bool, limits: dict[str, float]
+             ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
   """Times ours (each dtype) and torch (fp32, and bf16 unless off) at `size`, interleaved.
 
   Returns:
@@ -212,6 +220,14 @@ def run_size(size: str, dtypes, *, batch_size: int, num_samples: int, max_new_to
                            f'({queries}, 1 + {max_new_tokens})')
       row['steps'] = generated
     rows.append(row)
+  for row in rows:
+    size_of = 2 if row['dtype'] == 'bfloat16' else 4
+    cost = roofline.generation_cost(
+        SIZES[size], prompts=batch_size, samples=num_samples, prompt_len=prompt_len,
+        new_tokens=max_new_tokens, weight_bytes=4, cache_bytes=size_of)
+    row['roofline'] = roofline.bound(cost, peak_flops=limits['peak_flops'],
+                                     bandwidth=limits['bytes_per_s'])
+    row['roofline_efficiency'] = row['roofline']['bound_s'] / min(row['s'])
   reference = next(r for r in rows if r['framework'] == 'torch' and r['dtype'] == 'float32')
   for row in rows:
     row['ratio_vs_torch_fp32'] = row['queries_per_s'] / reference['queries_per_s']
@@ -236,7 +252,7 @@ def check_targets(rows) -> list[dict[str, Any]]:
 def run(sizes, dtypes, *, batch_size: int = 16, num_samples: int = 5, max_new_tokens: int = 32,
         prompt_len: int = 128, min_prompt_len: int = 96, threads: int = 0, warmup: int = 1,
         repeats: int = 3, torch_bf16: str = 'off', check_logits: bool = True,
-        xla_flags: str = '') -> dict[str, Any]:
+        xla_flags: str = '', peak_n: int = 2048) -> dict[str, Any]:
   """The whole benchmark; returns the JSON-able result. Must run before JAX initialises."""
   unknown = sorted(set(sizes) - set(SIZES)) + sorted(set(dtypes) - set(DTYPES))
   if unknown:
@@ -250,13 +266,17 @@ def run(sizes, dtypes, *, batch_size: int = 16, num_samples: int = 5, max_new_to
   settings['jax_devices'] = [str(d) for d in jax.devices()]
   settings['torch_bf16'] = torch_bf16
 
+  peaks = common.matmul_peaks(peak_n, ['float32'], warmup=1, repeats=5)
+  limits = {'peak_flops': peaks['jax_float32']['gflops'] * 1e9,
+            **roofline.measure_bandwidth()}
   t0 = time.perf_counter()
   sizes_info, rows = [], []
   for size in sizes:
     info, size_rows = run_size(
         size, dtypes, batch_size=batch_size, num_samples=num_samples,
         max_new_tokens=max_new_tokens, prompt_len=prompt_len, min_prompt_len=min_prompt_len,
-        warmup=warmup, repeats=repeats, torch_bf16=torch_bf16, check_logits=check_logits)
+        warmup=warmup, repeats=repeats, torch_bf16=torch_bf16, check_logits=check_logits,
+        limits=limits)
     sizes_info.append(info)
     rows += size_rows
   targets = check_targets(rows)
@@ -271,6 +291,9 @@ def run(sizes, dtypes, *, batch_size: int = 16, num_samples: int = 5, max_new_to
                                    'checked to run all max_new_tokens steps',
                    'timing': 'best of repeats (median also given), contenders interleaved; '
                              'our compile time excluded (reported as compile_s)'},
+      'limits': {'fp32_matmul_peak_gflops': limits['peak_flops'] / 1e9,
+                 'read_bandwidth_gb_per_s': limits['bytes_per_s'] / 1e9,
+                 'peak': peaks['jax_float32']},
       'sizes': sizes_info,
       'rows': rows,
       'targets': targets,
@@ -301,8 +324,19 @@ def format_report(result: dict[str, Any]) -> str:
              ('new_tokens_per_s', 'new tok/s', ',.0f'),
              ('ratio_vs_torch_fp32', 'vs torch fp32', '.2f'),
              ('compile_s', 'compile s', '.1f'), ('cpu_util', 'cpu util', '.2f'),
-             ('eos_before_end', 'early EOS', 'd')]
+             ('eos_before_end', 'early EOS', 'd'),
+             ('roofline_efficiency', 'of roofline', '.2f')]
   lines.append(common.format_table(result['rows'], columns))
+  limits = result['limits']
+  lines.append(f'roofline: fp32 matmul peak {limits["fp32_matmul_peak_gflops"]:.0f} GFLOP/s, '
+               f'read bandwidth {limits["read_bandwidth_gb_per_s"]:.1f} GB/s (both measured now)')
+  for row in result['rows']:
+    r = row['roofline']
+    lines.append(
+        f'  {row["size"]} {row["framework"]} {row["dtype"]}: decode step '
+        f'{r["bytes_per_step"] / 1e6:.1f} MB, {r["flops_per_step"] / 1e9:.2f} GFLOP ({r["decode_limit"]}-bound); call bound '
+        f'{r["bound_s"] * 1e3:.1f} ms vs {min(row["s"]) * 1e3:.1f} ms measured '
+        f'({row["roofline_efficiency"]:.0%} of the limit)')
   lines += [common.target_line(t, t['size']) for t in result['targets']]
   if result['all_targets_met'] is False:
     lines.append('NOT ALL TARGETS MET.')
@@ -325,7 +359,8 @@ def main(argv):
                warmup=0 if quick and not _WARMUP.present else _WARMUP.value,
                repeats=1 if quick and not _REPEATS.present else _REPEATS.value,
                torch_bf16=_TORCH_BF16.value, check_logits=_CHECK_LOGITS.value,
-               xla_flags=_XLA_FLAGS.value)
+               xla_flags=_XLA_FLAGS.value, peak_n=256 if quick and not _PEAK_N.present
+               else _PEAK_N.value)
   result['settings']['quick'] = quick
   common.write_json(result, _OUTPUT.value)
   print(format_report(result), file=sys.stderr if not _OUTPUT.value else sys.stdout)

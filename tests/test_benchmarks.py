@@ -64,6 +64,32 @@ def test_generate_throughput_smoke(tmp_path):
     assert row['steps'] == settings['max_new_tokens']  # Both generated every token.
   assert rows['ours', 'float32']['compile_s'] >= 0 < rows['ours', 'float32']['first_call_s']
   assert result['targets'] == []  # Targets are for the tiny and mt5-small sizes only.
+  limits = result['limits']
+  assert limits['fp32_matmul_peak_gflops'] > 0 and limits['read_bandwidth_gb_per_s'] > 0
+  for row in rows.values():
+    assert row['roofline']['bound_s'] > 0 and row['roofline_efficiency'] > 0
+    assert row['roofline']['decode_limit'] in ('memory', 'compute')
+
+
+def test_roofline_counts_a_decode_step_by_hand():
+  from benchmarks import roofline  # pylint: disable=g-import-not-at-top
+  config = dict(vocab_size=10, d_model=4, num_layers=1, num_decoder_layers=2, num_heads=1,
+                d_kv=2, d_ff=8)
+  cost = roofline.generation_cost(config, prompts=3, samples=2, prompt_len=5, new_tokens=2,
+                                  weight_bytes=4, cache_bytes=2)
+  # Decoder weights read per step: 2 layers x (6 x 4 x 2 attention + 3 x 4 x 8 FFN) + 4 x 10.
+  weights = 2 * (6 * 4 * 2 + 3 * 4 * 8) + 40
+  assert cost['decode_weights'] == weights == 328
+  first = cost['steps'][0]  # step 1 attends 1 + 5 positions in each of 2 layers, 6 sequences
+  assert first['flops'] == 2 * weights * 6 + 2 * 4 * 6 * 2 * 6
+  assert first['bytes'] == weights * 4 + 2 * 2 * 6 * 2 * 6 * 2
+  # Encoder: 1 layer x (4 x 4 x 2 + 3 x 4 x 8) weights over 15 tokens, 3 x 5^2 attention, and
+  # the cross-attention K/V of 2 layers projected once.
+  assert cost['encoder_flops'] == 2 * 128 * 15 + 4 * 3 * 25 * 2 + 2 * (2 * 2 * 4 * 2) * 15
+  limits = roofline.bound(cost, peak_flops=1e3, bandwidth=1e3)
+  assert limits['bound_s'] == pytest.approx(
+      cost['encoder_flops'] / 1e3 + sum(max(st['flops'], st['bytes']) / 1e3
+                                        for st in cost['steps']))
 
 
 def test_a_benchmark_runs_without_the_blas_overrides_and_reports_them(tmp_path):
