@@ -15,6 +15,8 @@ import json
 
 import numpy as np
 import pytest
+import torch  # noqa: F401  (transformers saves the checkpoints through it; [test] installs it)
+import transformers
 
 from launch import stages
 from xqg_jax.configs import xor_tydi
@@ -22,8 +24,6 @@ from xqg_jax.data import tokenizers
 from xqg_jax.eval import evaluate_stage
 from xqg_jax.lexical import word_tokenizer
 
-torch = pytest.importorskip('torch')
-transformers = pytest.importorskip('transformers')
 
 _FILLER = ('river valley trade museum harbour railway council festival bridge market library '
            'province mountain coast temple district university garden castle century').split()
