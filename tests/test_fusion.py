@@ -240,3 +240,31 @@ def test_empty_shards_are_errors(tmp_path):
   questions[1] = (np.zeros((0, _DIM)), [])
   with pytest.raises(ValueError, match='emb-00001-of-00002.npy: empty shard'):
     _fuse(tmp_path, corpus, questions)
+
+
+@pytest.mark.parametrize('layout', ['generate stage order', 'one passage reordered'])
+def test_picks_name_the_chosen_questions_of_each_passage(layout):
+  passages = ['a', 'b', 'c']
+  order = [(lang, i) for lang in ('ja', 'ar', 'km') for i in range(3)]
+  per_passage = {d: list(order) for d in passages}
+  if layout == 'one passage reordered':
+    per_passage['b'].reverse()
+  qids = [generated_questions.question_id(d, lang, i) for d in passages
+          for lang, i in per_passage[d]]
+  config = fusion.FusionConfig(0.1, 'sum', ('km', 'ar'), 2)
+  picks = fusion.question_picks(passages, qids, config, 'test')
+  for d, rows in zip(passages, picks):
+    assert [qids[r] for r in rows] == [generated_questions.question_id(d, lang, i)
+                                       for lang in ('km', 'ar') for i in range(2)]
+  duplicated = qids[:9] + qids[:9] + qids[18:]  # Passage 'b' holds passage 'a's questions.
+  with pytest.raises(ValueError, match="passage 1 is 'b' but .* belong to 'c'"):
+    fusion.question_picks(passages, duplicated, config, 'test')
+
+
+@pytest.mark.parametrize('row', [0, 4095, 4096, 9999])
+def test_first_non_finite_row_across_chunks(row):
+  emb = np.zeros((10_000, 3), np.float32)
+  assert embedding_shards.first_non_finite_row(emb) is None
+  emb[row, 1] = np.inf
+  emb[-1, 0] = np.nan
+  assert embedding_shards.first_non_finite_row(emb) == row

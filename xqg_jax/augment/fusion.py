@@ -93,8 +93,37 @@ def question_picks(passage_ids: Sequence[str], question_ids: Sequence[str],
 
   Checks that the questions belong to exactly these passages, in the same order, and that
   each passage has `num_queries` questions in every chosen language; errors name the first
-  mismatch. Vectorised: one Python pass splits the ids, the rest is NumPy.
+  mismatch. The generate stage's layout (every passage's questions in one order) is checked by
+  one comparison of the ids with that layout; anything else is parsed id by id.
   """
+  uniform = _uniform_layout(passage_ids, question_ids)
+  if uniform is not None:
+    per_passage_picks = _parsed_picks(passage_ids[:1], uniform, fusion, where)
+    per_passage = len(uniform)
+    return np.arange(len(passage_ids))[:, None] * per_passage + per_passage_picks
+  return _parsed_picks(passage_ids, question_ids, fusion, where)
+
+
+def _uniform_layout(passage_ids: Sequence[str], question_ids: Sequence[str]) -> list[str] | None:
+  """Passage 0's question ids when every passage has the same questions in the same order,
+  passage-major (`question_ids` = passage p's ids for every p in turn); else None."""
+  n = len(passage_ids)
+  if n == 0 or not question_ids or len(question_ids) % n:
+    return None
+  per_passage = len(question_ids) // n
+  first = list(question_ids[:per_passage])
+  head = generated_questions.question_id_prefix(passage_ids[0])
+  if not all(q.startswith(head) for q in first):
+    return None
+  tails = [q[len(head):] for q in first]
+  expected = [prefix + tail for prefix in map(generated_questions.question_id_prefix, passage_ids)
+              for tail in tails]
+  return first if expected == list(question_ids) else None
+
+
+def _parsed_picks(passage_ids: Sequence[str], question_ids: Sequence[str],
+                  fusion: FusionConfig, where: str) -> np.ndarray:
+  """`question_picks` for any layout: every id parsed."""
   parts = [generated_questions.parse_question_id(qid) for qid in question_ids]
   docs = np.array([p[0] for p in parts], dtype=object)
   change = np.ones(len(docs), bool)

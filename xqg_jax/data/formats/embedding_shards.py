@@ -7,6 +7,7 @@ and the writer's settings) and the manifest are written once every shard exists.
 """
 
 import json
+import os
 
 from absl import logging
 from etils import epath
@@ -82,7 +83,11 @@ def num_shards_of(directory) -> int:
 
 def load_shard(directory, shard: int) -> tuple[np.ndarray, list[str]]:
   """Shard `shard` of an embedding directory: ([n, H] float32, its n ids), checked (shapes,
-  ids, every value finite)."""
+  ids, every value finite).
+
+  A local shard is memory-mapped read-only (its pages come from the page cache, and a private
+  copy is made only of what the caller changes); a remote one (`gs://`) is read.
+  """
   directory = epath.Path(directory)
   meta = json.loads((directory / META_JSON).read_text())
   n = meta['num_shards']
@@ -91,19 +96,32 @@ def load_shard(directory, shard: int) -> tuple[np.ndarray, list[str]]:
     if not needed.exists():
       raise FileNotFoundError(f'{needed} is missing: {directory} is incomplete; run the stage '
                               'that wrote it again (its manifest no longer verifies)')
-  with path.open('rb') as f:  # A file object: np.load opens only local paths.
-    emb = np.load(f, allow_pickle=False)
+  if '://' in os.fspath(path):
+    with path.open('rb') as f:  # A file object: np.load opens only local paths.
+      emb = np.load(f, allow_pickle=False)
+  else:
+    emb = np.asarray(np.load(os.fspath(path), mmap_mode='r', allow_pickle=False))
   ids = (directory / shard_name('ids', shard, n, 'txt')).read_text().splitlines()
   if emb.ndim != 2 or len(ids) != emb.shape[0] or emb.shape[1] != meta['dim']:
     raise ValueError(f'{path}: {emb.shape} embeddings for {len(ids)} ids '
                      f'(dim {meta["dim"]} expected)')
   if not ids:
     raise ValueError(f'{path}: empty shard (no embeddings); every shard must hold rows')
-  bad = ~np.isfinite(emb).all(axis=1)
-  if bad.any():  # NaN or inf would score as a silent miss, or poison a fused vector
-    row = int(np.argmax(bad))
+  row = first_non_finite_row(emb)
+  if row is not None:  # NaN or inf would score as a silent miss, or poison a fused vector
     raise ValueError(f'{path}: embedding of {ids[row]!r} (row {row}) is not finite')
   return emb, ids
+
+
+def first_non_finite_row(emb: np.ndarray, chunk_rows: int = 4096) -> int | None:
+  """The first row of `emb` holding NaN or inf, or None; checked in chunks of rows so that the
+  boolean temporary stays small (a whole-array `isfinite` of a 1 GB shard costs more in page
+  faults than the check itself)."""
+  for start in range(0, len(emb), chunk_rows):
+    bad = ~np.isfinite(emb[start:start + chunk_rows]).all(axis=1)
+    if bad.any():
+      return start + int(np.argmax(bad))
+  return None
 
 
 def load(directory) -> tuple[np.ndarray, list[str]]:

@@ -30,6 +30,11 @@ def question_id(docid: str, lang: str, index: int) -> str:
   return f'{docid}{_SEP}{lang}{_SEP}{index}'
 
 
+def question_id_prefix(docid: str) -> str:
+  """What every question id of passage `docid` starts with."""
+  return f'{docid}{_SEP}'
+
+
 def parse_question_id(qid: str) -> tuple[str, str, int]:
   """(docid, lang, index) of a question id; a clear error when it is not one."""
   parts = qid.split(_SEP)
