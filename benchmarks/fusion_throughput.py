@@ -30,16 +30,13 @@ Usage:
   python -m benchmarks.fusion_throughput --quick
 """
 
-from concurrent import futures
-import multiprocessing
 import os
-import resource
 import shutil
 import statistics
 import sys
 import tempfile
 import time
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from absl import app
 from absl import flags
@@ -48,6 +45,7 @@ import numpy as np
 if __package__ in (None, ''):  # Run as a file: make the `benchmarks` package importable.
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks import blas_env  # pylint: disable=g-import-not-at-top
+from benchmarks import child_process  # pylint: disable=g-import-not-at-top
 from benchmarks import common  # pylint: disable=g-import-not-at-top
 from xqg_jax import languages  # pylint: disable=g-import-not-at-top
 
@@ -111,29 +109,6 @@ def build_inputs(root: str, *, shard_passages: int, num_shards: int, dim: int,
   return dirs[0], dirs[1]
 
 
-def _status_bytes(field: str) -> int:
-  """A size from /proc/self/status: 'VmRSS' (resident now) or 'VmHWM' (peak resident).
-
-  VmHWM, not `ru_maxrss`: a spawned child's `ru_maxrss` keeps the peak of the parent's image
-  that it was forked from before its exec; VmHWM is of the process's own address space.
-  """
-  with open('/proc/self/status') as f:
-    for line in f:
-      if line.startswith(f'{field}:'):
-        return int(line.split()[1]) * 1024
-  raise OSError(f'no {field} in /proc/self/status')
-
-
-def _timed(fn: Callable[[], Any], baseline_rss: int) -> dict[str, Any]:
-  """Runs `fn` once: wall and CPU seconds, peak and baseline RSS of this process."""
-  usage0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
-  fn()
-  wall, usage = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF)
-  cpu = (usage.ru_utime + usage.ru_stime) - (usage0.ru_utime + usage0.ru_stime)
-  return {'wall_s': wall, 'cpu_util': cpu / wall, 'baseline_rss_bytes': baseline_rss,
-          'peak_rss_bytes': _status_bytes('VmHWM')}
-
-
 def run_ours(out_dir: str, corpus_dir: str, questions_dir: str, alpha: float, reduce: str,
              langs: Sequence[str], num_queries: int) -> dict[str, Any]:
   """`fusion.fuse_directory`, timed (call in a fresh process: the peak RSS is the process's)."""
@@ -148,9 +123,10 @@ def run_ours(out_dir: str, corpus_dir: str, questions_dir: str, alpha: float, re
     finish(*args, **kwargs)
     finish_s.append(time.perf_counter() - began)
   fusion.embedding_shards.finish = timed_finish
-  result = _timed(lambda: fusion.fuse_directory(out_dir, corpus_dir=corpus_dir,
-                                                questions_dir=questions_dir, fusion=config,
-                                                inputs={}), _status_bytes('VmRSS'))
+  result = child_process.timed(
+      lambda: fusion.fuse_directory(out_dir, corpus_dir=corpus_dir, questions_dir=questions_dir,
+                                    fusion=config, inputs={}),
+      child_process.status_bytes('VmRSS'))
   return {**result, 'finish_s': sum(finish_s)}
 
 
@@ -168,23 +144,7 @@ def run_numpy(emb_paths: Sequence[tuple[str, str]], alpha: float, reduce: str,
         pooled /= per_passage
       fused = (1.0 - alpha) * passages + alpha * pooled
       del passages, questions  # Freed before the next shard loads: one shard in memory.
-  return _timed(fuse_all, _status_bytes('VmRSS')), fused
-
-
-def _children_cpu_s() -> float:
-  usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-  return usage.ru_utime + usage.ru_stime
-
-
-def in_child(fn: Callable[..., Any], *args) -> tuple[Any, float]:
-  """`fn(*args)` in a fresh spawned process; its result, and the cores other processes used."""
-  children0, t0 = _children_cpu_s(), time.perf_counter()
-  with common.LoadMonitor() as load:
-    with futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context('spawn')) as pool:
-      result = pool.submit(fn, *args).result()
-  # LoadMonitor counts the (reaped) child as another process: take its CPU time back out.
-  child_cores = (_children_cpu_s() - children0) / (time.perf_counter() - t0)
-  return result, max(0.0, (load.other_cores or 0.0) - child_cores)
+  return child_process.timed(fuse_all, child_process.status_bytes('VmRSS')), fused
 
 
 def _summary(runs: list[dict[str, Any]], *, input_bytes: int, num_passages: int,
@@ -228,12 +188,13 @@ def run(*, shard_passages: int, num_shards: int, dim: int, langs: Sequence[str],
     emb_paths = [tuple(os.path.join(d, embedding_shards.shard_name('emb', s, num_shards, 'npy'))
                        for d in (corpus_dir, questions_dir)) for s in range(num_shards)]
     for repeat in range(repeats):
-      (timing, expected), other = in_child(run_numpy, emb_paths, alpha, reduce, per_passage)
+      (timing, expected), other = child_process.in_child(run_numpy, emb_paths, alpha, reduce,
+                                                         per_passage)
       runs['numpy'].append({**timing, 'other_processes_cores': other,
                             'contended': other > CONTENDED_CORES})
       out_dir = os.path.join(root, f'fused-{repeat}')
-      timing, other = in_child(run_ours, out_dir, corpus_dir, questions_dir, alpha, reduce,
-                               langs, num_queries)
+      timing, other = child_process.in_child(run_ours, out_dir, corpus_dir, questions_dir,
+                                             alpha, reduce, langs, num_queries)
       runs['ours'].append({**timing, 'other_processes_cores': other,
                            'contended': other > CONTENDED_CORES})
       for shard in range(num_shards):  # Every input shard is the same, so is every output.
@@ -275,7 +236,7 @@ def run(*, shard_passages: int, num_shards: int, dim: int, langs: Sequence[str],
       'ratio_ours_vs_numpy_median': ours['gb_per_s_median'] / peer['gb_per_s_median'],
       'max_abs_diff_vs_numpy': max_abs_diff,
       'setup_s': setup_s,
-      'parent_peak_rss_bytes': _status_bytes('VmHWM'),
+      'parent_peak_rss_bytes': child_process.status_bytes('VmHWM'),
       'wall_s': time.perf_counter() - t0,
   }
 
