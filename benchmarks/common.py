@@ -58,6 +58,44 @@ def torch_setup(threads: int) -> dict[str, Any]:
           'torch_num_interop_threads': torch.get_num_interop_threads()}
 
 
+DEVICES = ('cpu', 'gpu')
+TORCH_DEVICES = {'cpu': 'cpu', 'gpu': 'cuda'}
+
+
+def setup_device(device: str, threads: int, extra_xla_flags: str = '') -> dict[str, Any]:
+  """Puts both frameworks on `device`: 'cpu' (`threads` intra-op threads each, as
+  `setup_threads` and `torch_setup`) or 'gpu' (JAX on CUDA, PyTorch on 'cuda'; a clear error
+  when either has no GPU). Call before JAX initialises; returns the settings for the report."""
+  if device not in DEVICES:
+    raise ValueError(f'device must be one of {DEVICES}, got {device!r}')
+  if device == 'cpu':
+    return {'device': device, **setup_threads(threads, extra_xla_flags), **torch_setup(threads)}
+  os.environ['JAX_PLATFORMS'] = 'cuda'
+  if extra_xla_flags:
+    os.environ['XLA_FLAGS'] = ' '.join([os.environ.get('XLA_FLAGS', ''), extra_xla_flags]).strip()
+  import torch  # pylint: disable=g-import-not-at-top
+  if not torch.cuda.is_available():
+    raise RuntimeError('device=gpu but PyTorch sees no CUDA device (a CPU-only torch build?)')
+  import jax  # pylint: disable=g-import-not-at-top
+  return {'device': device, 'jax_gpu': [str(d) for d in jax.devices('gpu')],
+          'torch_gpu': torch.cuda.get_device_name(0), 'xla_flags': os.environ.get('XLA_FLAGS', '')}
+
+
+def device_line(settings: Mapping[str, Any]) -> str:
+  """How the frameworks ran, for a report's first line."""
+  if settings.get('device') == 'gpu':
+    return f'GPU: JAX {settings["jax_gpu"]}, torch {settings["torch_gpu"]}'
+  return (f'threads {settings["threads"]} (torch {settings["torch_num_threads"]}, '
+          f'XLA_FLAGS="{settings["xla_flags"]}")')
+
+
+def torch_sync(device: str) -> None:
+  """Waits for PyTorch's queued GPU work (no-op on CPU): timings must include it."""
+  if device == 'gpu':
+    import torch  # pylint: disable=g-import-not-at-top
+    torch.cuda.synchronize()
+
+
 def machine_info() -> dict[str, Any]:
   """CPU model, cores, ISA flags, load, library versions, and the commit and date (provenance)."""
   record = provenance.provenance(with_devices=False)
@@ -153,22 +191,24 @@ def jax_matmul(n: int, dtype: str, compiler_options: Mapping[str, Any] | None = 
   return lambda: f(a, b).block_until_ready()
 
 
-def torch_matmul(n: int, dtype: str) -> Callable[[], Any]:
-  """A `[n, n] @ [n, n]` in PyTorch, under `inference_mode`."""
+def torch_matmul(n: int, dtype: str, device: str = 'cpu') -> Callable[[], Any]:
+  """A blocking `[n, n] @ [n, n]` in PyTorch on `device`, under `inference_mode`."""
   import torch  # pylint: disable=g-import-not-at-top
   gen = torch.Generator().manual_seed(0)
-  a = torch.randn(n, n, generator=gen).to(getattr(torch, dtype))
-  b = torch.randn(n, n, generator=gen).to(getattr(torch, dtype))
+  a, b = (torch.randn(n, n, generator=gen).to(TORCH_DEVICES[device], getattr(torch, dtype))
+          for _ in range(2))
 
   def run():
     with torch.inference_mode():
-      return torch.matmul(a, b)
+      out = torch.matmul(a, b)
+    torch_sync(device)
+    return out
   return run
 
 
 def matmul_peaks(n: int, dtypes: Sequence[str], *, warmup: int, repeats: int,
-                 jax_variants: Mapping[str, Mapping[str, Any]] | None = None
-                 ) -> dict[str, dict[str, Any]]:
+                 jax_variants: Mapping[str, Mapping[str, Any]] | None = None,
+                 device: str = 'cpu') -> dict[str, dict[str, Any]]:
   """Measured `n^3` matmul GFLOP/s (best of `repeats`), JAX and PyTorch, interleaved.
 
   Args:
@@ -177,6 +217,7 @@ def matmul_peaks(n: int, dtypes: Sequence[str], *, warmup: int, repeats: int,
     warmup: untimed calls of each.
     repeats: timed calls of each.
     jax_variants: name -> XLA compiler options; JAX is measured under each.
+    device: where PyTorch runs ('cpu' | 'gpu'); JAX runs on its default backend.
 
   Returns:
     `'torch_{dtype}'`, `'jax[{variant}]_{dtype}'` and `'jax_{dtype}'` (the best JAX variant,
@@ -185,7 +226,7 @@ def matmul_peaks(n: int, dtypes: Sequence[str], *, warmup: int, repeats: int,
   jax_variants = jax_variants or {'default': {}}
   fns = {}
   for dt in dtypes:
-    fns[f'torch_{dt}'] = torch_matmul(n, dt)
+    fns[f'torch_{dt}'] = torch_matmul(n, dt, device)
     for variant, options in jax_variants.items():
       fns[f'jax[{variant}]_{dt}'] = jax_matmul(n, dt, options)
   timed = time_interleaved(fns, warmup=warmup, repeats=repeats)
@@ -199,19 +240,23 @@ def matmul_peaks(n: int, dtypes: Sequence[str], *, warmup: int, repeats: int,
   return peaks
 
 
-def torch_runner(model, dtype: str, mode: str, call: Callable[[Any], Any]) -> Callable[[], Any]:
-  """A closure running `call(model)` under `inference_mode`; bf16 by CPU autocast
-  (`mode='autocast'`) or on a bf16 copy of the model (`mode='cast'`)."""
+def torch_runner(model, dtype: str, mode: str, call: Callable[[Any], Any],
+                 device: str = 'cpu') -> Callable[[], Any]:
+  """A blocking closure running `call(model)` under `inference_mode`; bf16 by autocast
+  (`mode='autocast'`) or on a bf16 copy of the model (`mode='cast'`). The model and its
+  inputs must already be on `device`."""
   import torch  # pylint: disable=g-import-not-at-top
   autocast = dtype == 'bfloat16' and mode == 'autocast'
   if dtype == 'bfloat16' and mode == 'cast':
     model = model.to(torch.bfloat16)
 
   def run():
-    context = (torch.autocast('cpu', dtype=torch.bfloat16) if autocast
+    context = (torch.autocast(TORCH_DEVICES[device], dtype=torch.bfloat16) if autocast
                else contextlib.nullcontext())
     with torch.inference_mode(), context:
-      return call(model)
+      out = call(model)
+    torch_sync(device)
+    return out
   return run
 
 

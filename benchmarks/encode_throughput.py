@@ -85,6 +85,7 @@ _VARIANTS = flags.DEFINE_list('variants', list(VARIANTS),
                                f'Variants of ours (XLA compiler options), of {sorted(VARIANTS)}.')
 _XLA_FLAGS = flags.DEFINE_string('xla_flags', '', 'Extra XLA_FLAGS for our side, e.g. '
                                  '"--xla_cpu_enable_fast_min_max=true" (process-wide).')
+_DEVICE = flags.DEFINE_enum('device', 'cpu', ['cpu', 'gpu'], 'Where both frameworks run.')
 _OUTPUT = flags.DEFINE_string('output', '', 'JSON output path; empty prints the JSON.')
 
 
@@ -130,21 +131,27 @@ def _jax_forward(directory: str, dtype: str, compiler_options: dict[str, Any], i
   return lambda: compiled(*args).block_until_ready()
 
 
-def _torch_forward(model, dtype: str, mode: str, ids, mask, token_types) -> Callable[[], Any]:
-  """A PyTorch forward pass under `inference_mode` (bf16: autocast or a bf16 model copy)."""
+def _torch_forward(model, dtype: str, mode: str, ids, mask, token_types,
+                   device: str) -> Callable[[], Any]:
+  """A PyTorch forward pass on `device` under `inference_mode` (bf16: autocast or a bf16
+  model copy)."""
   import torch  # pylint: disable=g-import-not-at-top
-  ids, mask, token_types = (torch.from_numpy(x).long() for x in (ids, mask, token_types))
-  return common.torch_runner(model, dtype, mode, lambda m: m(
-      input_ids=ids, attention_mask=mask, token_type_ids=token_types).last_hidden_state)
+  where = common.TORCH_DEVICES[device]
+  ids, mask, token_types = (torch.from_numpy(x).long().to(where)
+                            for x in (ids, mask, token_types))
+  return common.torch_runner(model.to(where), dtype, mode, lambda m: m(
+      input_ids=ids, attention_mask=mask, token_type_ids=token_types).last_hidden_state,
+                             device)
 
 
 def _max_abs_diff(ours, theirs) -> float:
   import numpy as np  # pylint: disable=g-import-not-at-top
-  return float(np.max(np.abs(np.asarray(ours, np.float32) - theirs.float().numpy())))
+  return float(np.max(np.abs(np.asarray(ours, np.float32) - theirs.float().cpu().numpy())))
 
 
 def run_size(size: str, dtypes, variants, peaks, *, batch_size: int, seq_len: int,
-             warmup: int, repeats: int, torch_bf16: str) -> list[dict[str, Any]]:
+             warmup: int, repeats: int, torch_bf16: str,
+             device: str = 'cpu') -> list[dict[str, Any]]:
   """Times PyTorch and each variant of ours at `size`; one row per (dtype, variant)."""
   import copy  # pylint: disable=g-import-not-at-top
   ids, mask, token_types = _inputs(batch_size, seq_len)
@@ -161,7 +168,7 @@ def run_size(size: str, dtypes, variants, peaks, *, batch_size: int, seq_len: in
         fns[variant] = _jax_forward(directory, dtype, options, ids, mask, token_types)
         compile_s[variant] = time.perf_counter() - t0  # Loading, compiling.
       fns['torch'] = _torch_forward(copy.deepcopy(torch_model), dtype, torch_bf16, ids, mask,
-                                    token_types)
+                                    token_types, device)
       with common.LoadMonitor() as load:
         timed = common.time_interleaved(fns, warmup=warmup, repeats=repeats)
       theirs = timed.pop('torch')
@@ -222,16 +229,14 @@ def _summarize_targets(checks) -> dict[str, Any]:
 def run(sizes, dtypes, *, variants=('xla-default', 'no-ynn'), batch_size: int = 64,
         seq_len: int = 128, threads: int = 0, warmup: int = 1, repeats: int | None = None,
         peak_n: int = 2048, peak_repeats: int = 10, torch_bf16: str = 'autocast',
-        xla_flags: str = '') -> dict[str, Any]:
+        xla_flags: str = '', device: str = 'cpu') -> dict[str, Any]:
   """The whole benchmark; returns the JSON-able result. Must run before JAX initialises."""
   unknown = (sorted(set(sizes) - set(SIZES)) + sorted(set(dtypes) - set(DTYPES))
              + sorted(set(variants) - set(VARIANTS)))
   if unknown:
     raise ValueError(f'unknown sizes/dtypes/variants {unknown}; sizes: {sorted(SIZES)}, '
                      f'dtypes: {DTYPES}, variants: {sorted(VARIANTS)}')
-  threads = threads or common.num_cores()
-  settings = common.setup_threads(threads, xla_flags)
-  settings.update(common.torch_setup(threads))
+  settings = common.setup_device(device, threads or common.num_cores(), xla_flags)
   import jax  # pylint: disable=g-import-not-at-top
   settings['jax_devices'] = [str(d) for d in jax.devices()]
   settings['torch_bf16'] = torch_bf16
@@ -239,13 +244,14 @@ def run(sizes, dtypes, *, variants=('xla-default', 'no-ynn'), batch_size: int = 
   settings['variants'] = variant_options
 
   t0 = time.perf_counter()
-  peak_args = dict(warmup=2, repeats=peak_repeats, jax_variants=variant_options)
+  peak_args = dict(warmup=2, repeats=peak_repeats, jax_variants=variant_options, device=device)
   peak_start = common.matmul_peaks(peak_n, dtypes, **peak_args)
   rows = []
   for size in sizes:
     rows += run_size(size, dtypes, variant_options, peak_start, batch_size=batch_size,
                      seq_len=seq_len, warmup=warmup,
-                     repeats=repeats or DEFAULT_REPEATS[size], torch_bf16=torch_bf16)
+                     repeats=repeats or DEFAULT_REPEATS[size], torch_bf16=torch_bf16,
+                     device=device)
   peak_end = common.matmul_peaks(peak_n, dtypes, **peak_args)
   peaks = {name: max(peak_start[name], peak_end[name], key=lambda p: p['gflops'])
            for name in peak_start}
@@ -282,8 +288,7 @@ def format_report(result: dict[str, Any]) -> str:
   lines = [f'{m["cpu_model"]} (family/model {m["cpu_family_model"]}), '
            f'{m["schedulable_cores"]} cores, AMX={m["isa"]["amx_bf16"]}, '
            f'AVX512_BF16={m["isa"]["avx512_bf16"]}; jax {m.get("jax_version")}, '
-           f'torch {m.get("torch_version")}; threads {s["threads"]} (torch '
-           f'{s["torch_num_threads"]}, XLA_FLAGS="{s["xla_flags"]}"); batch {s["batch_size"]} '
+           f'torch {m.get("torch_version")}; {common.device_line(s)}; batch {s["batch_size"]} '
            f'x {s["seq_len"]} tokens, vocab {s["vocab_size"]}',
            f'variants of ours (XLA compiler options): {s["variants"]}',
            f'matmul peaks, GFLOP/s (n={next(iter(peaks.values()))["n"]}): '
@@ -317,7 +322,7 @@ def main(argv):
                repeats=1 if quick else _REPEATS.value,
                peak_n=512 if quick else _PEAK_N.value,
                peak_repeats=2 if quick else _PEAK_REPEATS.value,
-               torch_bf16=_TORCH_BF16.value, xla_flags=_XLA_FLAGS.value)
+               torch_bf16=_TORCH_BF16.value, xla_flags=_XLA_FLAGS.value, device=_DEVICE.value)
   result['settings']['quick'] = quick
   common.write_json(result, _OUTPUT.value)
   print(format_report(result), file=sys.stderr if not _OUTPUT.value else sys.stdout)

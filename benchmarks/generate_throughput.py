@@ -71,6 +71,7 @@ _NUM_SAMPLES = flags.DEFINE_integer('num_samples', 5, 'Sampled queries per passa
 _NEW_TOKENS = flags.DEFINE_integer('max_new_tokens', 32, 'Tokens generated per query.')
 _PROMPT_LEN = flags.DEFINE_integer('prompt_len', 128, 'Padded prompt length.')
 _MIN_PROMPT_LEN = flags.DEFINE_integer('min_prompt_len', 96, 'Shortest real prompt length.')
+_DEVICE = flags.DEFINE_enum('device', 'cpu', ['cpu', 'gpu'], 'Where both frameworks run.')
 _THREADS = flags.DEFINE_integer('threads', 0, 'Intra-op threads for both; 0: all usable cores.')
 _WARMUP = flags.DEFINE_integer('warmup', 1, 'Untimed calls per contender (after compiling).')
 _REPEATS = flags.DEFINE_integer('repeats', 3, 'Timed calls per contender, interleaved.')
@@ -128,17 +129,18 @@ def _ours(directory: str, dtype: str, ids, mask, sampling) -> tuple[Callable[[],
   return run, (config, params)
 
 
-def _torch(model, dtype: str, mode: str, ids, mask, sampling) -> Callable[[], Any]:
-  """PyTorch `generate` forced to `max_new_tokens` tokens, under `inference_mode`."""
+def _torch(model, dtype: str, mode: str, ids, mask, sampling, device: str) -> Callable[[], Any]:
+  """PyTorch `generate` on `device` forced to `max_new_tokens` tokens, under `inference_mode`."""
   import torch  # pylint: disable=g-import-not-at-top
-  ids, mask = torch.from_numpy(ids).long(), torch.from_numpy(mask).long()
-  return common.torch_runner(model, dtype, mode, lambda m: m.generate(
+  where = common.TORCH_DEVICES[device]
+  ids, mask = torch.from_numpy(ids).long().to(where), torch.from_numpy(mask).long().to(where)
+  return common.torch_runner(model.to(where), dtype, mode, lambda m: m.generate(
       input_ids=ids, attention_mask=mask, do_sample=True, top_k=sampling.top_k, top_p=1.0,
       temperature=1.0, num_return_sequences=sampling.num_return_sequences,
-      max_new_tokens=sampling.max_new_tokens, min_new_tokens=sampling.max_new_tokens))
+      max_new_tokens=sampling.max_new_tokens, min_new_tokens=sampling.max_new_tokens), device)
 
 
-def _logit_diff(model, config, params, ids, mask) -> float:
+def _logit_diff(model, config, params, ids, mask, device: str) -> float:
   """Max |logit| difference of the first decoder step (fp32), ours vs torch."""
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
@@ -146,16 +148,19 @@ def _logit_diff(model, config, params, ids, mask) -> float:
   from xqg_jax.models import t5  # pylint: disable=g-import-not-at-top
   start = np.zeros((len(ids), 1), np.int32)
   ours = jax.jit(t5.T5(config).apply)({'params': params}, ids, mask, start)
+  where = common.TORCH_DEVICES[device]
   with torch.inference_mode():
-    theirs = model(input_ids=torch.from_numpy(ids).long(), attention_mask=torch.from_numpy(mask),
-                   decoder_input_ids=torch.from_numpy(start).long()).logits
-  return float(np.max(np.abs(np.asarray(ours) - theirs.numpy())))
+    theirs = model.to(where)(
+        input_ids=torch.from_numpy(ids).long().to(where),
+        attention_mask=torch.from_numpy(mask).to(where),
+        decoder_input_ids=torch.from_numpy(start).long().to(where)).logits
+  return float(np.max(np.abs(np.asarray(ours) - theirs.cpu().numpy())))
 
 
 def run_size(size: str, dtypes, *, batch_size: int, num_samples: int, max_new_tokens: int,
              prompt_len: int, min_prompt_len: int, warmup: int, repeats: int,
-             torch_bf16: str, check_logits: bool, limits: dict[str, float]
-             ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+             torch_bf16: str, check_logits: bool, limits: dict[str, dict[str, float]],
+             device: str = 'cpu') -> tuple[dict[str, Any], list[dict[str, Any]]]:
   """Times ours (each dtype) and torch (fp32, and bf16 unless off) at `size`, interleaved.
 
   Returns:
@@ -185,13 +190,14 @@ def run_size(size: str, dtypes, *, batch_size: int, num_samples: int, max_new_to
       first_call_s[f'ours_{dtype}'] = time.perf_counter() - t0
       info[f'ours_{dtype}_load_s'] = load_s
       if check_logits and dtype == 'float32':
-        info['max_abs_logit_diff_fp32'] = _logit_diff(torch_model, config, params, ids, mask)
+        info['max_abs_logit_diff_fp32'] = _logit_diff(torch_model, config, params, ids, mask,
+                                                      device)
       del params
   import copy  # pylint: disable=g-import-not-at-top
   torch_dtypes = ('float32',) + (('bfloat16',) if torch_bf16 != 'off' else ())
   for dtype in torch_dtypes:
     model = copy.deepcopy(torch_model) if dtype != 'float32' else torch_model
-    fns[f'torch_{dtype}'] = _torch(model, dtype, torch_bf16, ids, mask, sampling)
+    fns[f'torch_{dtype}'] = _torch(model, dtype, torch_bf16, ids, mask, sampling, device)
   with common.LoadMonitor() as load:
     timed = common.time_interleaved(fns, warmup=warmup, repeats=repeats)
   info['other_processes_cores'] = load.other_cores
@@ -225,8 +231,9 @@ def run_size(size: str, dtypes, *, batch_size: int, num_samples: int, max_new_to
     cost = roofline.generation_cost(
         SIZES[size], prompts=batch_size, samples=num_samples, prompt_len=prompt_len,
         new_tokens=max_new_tokens, weight_bytes=4, cache_bytes=size_of)
-    row['roofline'] = roofline.bound(cost, peak_flops=limits['peak_flops'],
-                                     bandwidth=limits['bytes_per_s'])
+    limit = limits.get(row['dtype'], limits['float32'])
+    row['roofline'] = roofline.bound(cost, peak_flops=limit['peak_flops'],
+                                     bandwidth=limit['bytes_per_s'])
     row['roofline_efficiency'] = row['roofline']['bound_s'] / min(row['s'])
   reference = next(r for r in rows if r['framework'] == 'torch' and r['dtype'] == 'float32')
   for row in rows:
@@ -252,23 +259,23 @@ def check_targets(rows) -> list[dict[str, Any]]:
 def run(sizes, dtypes, *, batch_size: int = 16, num_samples: int = 5, max_new_tokens: int = 32,
         prompt_len: int = 128, min_prompt_len: int = 96, threads: int = 0, warmup: int = 1,
         repeats: int = 3, torch_bf16: str = 'off', check_logits: bool = True,
-        xla_flags: str = '', peak_n: int = 2048) -> dict[str, Any]:
+        xla_flags: str = '', peak_n: int = 2048, device: str = 'cpu') -> dict[str, Any]:
   """The whole benchmark; returns the JSON-able result. Must run before JAX initialises."""
   unknown = sorted(set(sizes) - set(SIZES)) + sorted(set(dtypes) - set(DTYPES))
   if unknown:
     raise ValueError(f'unknown sizes/dtypes {unknown}; sizes: {sorted(SIZES)}, dtypes: {DTYPES}')
-  threads = threads or common.num_cores()
-  settings = common.setup_threads(threads, xla_flags)
-  settings.update(common.torch_setup(threads))
+  settings = common.setup_device(device, threads or common.num_cores(), xla_flags)
   import jax  # pylint: disable=g-import-not-at-top,unused-import
   import torch  # pylint: disable=g-import-not-at-top,unused-import
   import transformers  # pylint: disable=g-import-not-at-top,unused-import
   settings['jax_devices'] = [str(d) for d in jax.devices()]
   settings['torch_bf16'] = torch_bf16
 
-  peaks = common.matmul_peaks(peak_n, ['float32'], warmup=1, repeats=5)
-  limits = {'peak_flops': peaks['jax_float32']['gflops'] * 1e9,
-            **roofline.measure_bandwidth()}
+  peak_dtypes = sorted(set(dtypes) | {'float32'})
+  peaks = common.matmul_peaks(peak_n, peak_dtypes, warmup=1, repeats=5, device=device)
+  bandwidth = roofline.measure_bandwidth()
+  limits = {dt: {'peak_flops': peaks[f'jax_{dt}']['gflops'] * 1e9, **bandwidth}
+            for dt in peak_dtypes}
   t0 = time.perf_counter()
   sizes_info, rows = [], []
   for size in sizes:
@@ -276,7 +283,7 @@ def run(sizes, dtypes, *, batch_size: int = 16, num_samples: int = 5, max_new_to
         size, dtypes, batch_size=batch_size, num_samples=num_samples,
         max_new_tokens=max_new_tokens, prompt_len=prompt_len, min_prompt_len=min_prompt_len,
         warmup=warmup, repeats=repeats, torch_bf16=torch_bf16, check_logits=check_logits,
-        limits=limits)
+        limits=limits, device=device)
     sizes_info.append(info)
     rows += size_rows
   targets = check_targets(rows)
@@ -291,9 +298,11 @@ def run(sizes, dtypes, *, batch_size: int = 16, num_samples: int = 5, max_new_to
                                    'checked to run all max_new_tokens steps',
                    'timing': 'best of repeats (median also given), contenders interleaved; '
                              'our compile time excluded (reported as compile_s)'},
-      'limits': {'fp32_matmul_peak_gflops': limits['peak_flops'] / 1e9,
-                 'read_bandwidth_gb_per_s': limits['bytes_per_s'] / 1e9,
-                 'peak': peaks['jax_float32']},
+      'limits': {'fp32_matmul_peak_gflops': limits['float32']['peak_flops'] / 1e9,
+                 'read_bandwidth_gb_per_s': bandwidth['bytes_per_s'] / 1e9,
+                 'peak': peaks['jax_float32'],
+                 'matmul_peak_gflops': {dt: limits[dt]['peak_flops'] / 1e9
+                                        for dt in peak_dtypes}},
       'sizes': sizes_info,
       'rows': rows,
       'targets': targets,
@@ -308,8 +317,7 @@ def format_report(result: dict[str, Any]) -> str:
   lines = [f'{m["cpu_model"]} ({m["cpu_family_model"]}), {m["schedulable_cores"]} cores, '
            f'AMX={m["isa"]["amx_bf16"]}, AVX512_BF16={m["isa"]["avx512_bf16"]}; '
            f'jax {m.get("jax_version")}, torch {m.get("torch_version")}, transformers '
-           f'{m.get("transformers_version")}; threads: {s["threads"]} (torch '
-           f'{s["torch_num_threads"]})',
+           f'{m.get("transformers_version")}; {common.device_line(s)}',
            f'workload: {s["batch_size"]} prompts of {s["min_prompt_len"]}-{s["prompt_len"]} '
            f'tokens x {s["num_samples"]} samples x {s["max_new_tokens"]} new tokens '
            f'(top-k {s["top_k"]}); {s["warmup"]} warmup, {s["repeats"]} repeats']
@@ -360,7 +368,7 @@ def main(argv):
                repeats=1 if quick and not _REPEATS.present else _REPEATS.value,
                torch_bf16=_TORCH_BF16.value, check_logits=_CHECK_LOGITS.value,
                xla_flags=_XLA_FLAGS.value, peak_n=256 if quick and not _PEAK_N.present
-               else _PEAK_N.value)
+               else _PEAK_N.value, device=_DEVICE.value)
   result['settings']['quick'] = quick
   common.write_json(result, _OUTPUT.value)
   print(format_report(result), file=sys.stderr if not _OUTPUT.value else sys.stdout)

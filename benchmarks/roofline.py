@@ -9,8 +9,9 @@ the prompt), and does 2 FLOPs per weight per sequence plus the attention product
 at least max(bytes / bandwidth, FLOPs / peak); the call's bound is the encoder's FLOPs / peak
 plus that sum over the steps. `efficiency` = bound / measured time: how close a run is to
 what the machine allows. Layer norms, softmax, sampling and the KV-cache writes are left out
-(small), so the bound is optimistic by a little; caches are counted per sequence (samples of
-one prompt do not share a cross-attention cache).
+(small), so the bound is optimistic by a little. Caches are counted per sequence, as our
+decoder keeps them (samples of one prompt do not share a cross-attention cache), unless
+`shared_cross_cache`: then the cross-attention keys and values are read once per prompt.
 """
 
 import time
@@ -18,7 +19,8 @@ from typing import Any, Mapping
 
 
 def generation_cost(config: Mapping[str, int], *, prompts: int, samples: int, prompt_len: int,
-                    new_tokens: int, weight_bytes: int, cache_bytes: int) -> dict[str, Any]:
+                    new_tokens: int, weight_bytes: int, cache_bytes: int,
+                    shared_cross_cache: bool = False) -> dict[str, Any]:
   """{'encoder_flops', 'steps': [{'flops', 'bytes'}, ...]} of one generate call."""
   d, inner = config['d_model'], config['num_heads'] * config['d_kv']
   d_ff, vocab = config['d_ff'], config['vocab_size']
@@ -32,12 +34,13 @@ def generation_cost(config: Mapping[str, int], *, prompts: int, samples: int, pr
                    + enc_layers * 4 * prompts * prompt_len ** 2 * inner
                    + 2 * cross_kv_weights * prompt_tokens)
   steps = []
+  cross_readers = prompts if shared_cross_cache else sequences
   for t in range(1, new_tokens + 1):
     attended = t + prompt_len  # self-attention over the t tokens so far, cross over the prompt
+    cached = sequences * t + cross_readers * prompt_len  # cache rows read this step
     steps.append({
         'flops': 2 * step_weights * sequences + dec_layers * 4 * sequences * inner * attended,
-        'bytes': step_weights * weight_bytes
-                 + dec_layers * 2 * sequences * inner * attended * cache_bytes,
+        'bytes': step_weights * weight_bytes + dec_layers * 2 * inner * cached * cache_bytes,
     })
   return {'encoder_flops': encoder_flops, 'steps': steps, 'decode_weights': step_weights,
           'sequences': sequences}

@@ -16,8 +16,9 @@ memory at a time), each step in a fresh spawned process so that its peak RSS is 
 
 Cost per passage (microseconds) should stay flat with the corpus size, and peak RSS bounded
 by one shard; the report flags a step whose cost per passage grows by more than
-`SUPERLINEAR_FACTOR` from the smallest to the largest corpus. Search is reported per query
-as well: its cost per query grows with the corpus by design (every shard is searched).
+`scale_report.SUPERLINEAR_FACTOR` from the smallest to the largest corpus. Search is reported
+per query as well: its cost per query grows with the corpus by design (every shard is
+searched).
 
 Usage:
   nice python -m benchmarks.scale_curve --output=benchmarks/results_scale_curve_cpu.json \
@@ -41,11 +42,10 @@ if __package__ in (None, ''):  # Run as a file: make the `benchmarks` package im
 from benchmarks import blas_env  # pylint: disable=g-import-not-at-top
 from benchmarks import child_process  # pylint: disable=g-import-not-at-top
 from benchmarks import common  # pylint: disable=g-import-not-at-top
+from benchmarks import scale_report  # pylint: disable=g-import-not-at-top
 from xqg_jax import languages  # pylint: disable=g-import-not-at-top
 
-STEPS = ('encode', 'fuse', 'index', 'search')
-# Cost per passage growing by more than this from the smallest to the largest corpus is flagged.
-SUPERLINEAR_FACTOR = 1.5
+STEPS = scale_report.STEPS
 # ScaNN settings per shard (the base config's, with leaves about sqrt(shard rows)).
 SCANN = dict(num_leaves=150, num_leaves_to_search=15, training_sample_size=20_000,
              dimensions_per_block=2, anisotropic_quantization_threshold=0.2, reorder_k=250,
@@ -267,24 +267,6 @@ def run_size(root: str, num_passages: int, *, shard_passages: int, langs: Sequen
           'encoded': num_passages <= encode_max, 'setup_s': setup_s, 'steps': rows}
 
 
-def growth(sizes: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-  """Per step: cost per passage at the largest corpus / at the smallest one measured, and
-  whether it grew by more than `SUPERLINEAR_FACTOR` (search: per query, expected to grow)."""
-  out = {}
-  for step in STEPS:
-    have = [s for s in sizes if step in s['steps']]
-    if len(have) < 2:
-      continue
-    first, last = have[0], have[-1]
-    ratio = last['steps'][step]['us_per_passage'] / first['steps'][step]['us_per_passage']
-    memory = (last['steps'][step]['working_set_bytes']
-              / max(first['steps'][step]['working_set_bytes'], 1))
-    out[step] = {'from_passages': first['passages'], 'to_passages': last['passages'],
-                 'cost_per_passage_ratio': ratio, 'working_set_ratio': memory,
-                 'superlinear': ratio > SUPERLINEAR_FACTOR}
-  return out
-
-
 def run(passages: Sequence[int], *, shard_passages: int, langs: Sequence[str],
         num_queries: int, encode_max: int, words: int, queries: int, k: int,
         workdir: str | None = None) -> dict[str, Any]:
@@ -317,44 +299,17 @@ def run(passages: Sequence[int], *, shard_passages: int, langs: Sequence[str],
                          'the timed section',
       },
       'sizes': sizes,
-      'growth': growth(sizes),
+      'growth': scale_report.growth(sizes),
       'wall_s': time.perf_counter() - t0,
   }
 
 
-def markdown_table(result: dict[str, Any]) -> str:
-  """Seconds, microseconds per passage and peak RSS per step and corpus size."""
-  head = ['passages', 'shards'] + [f'{step} s (us/passage)' for step in STEPS] + [
-      'search ms/query', 'peak RSS GB (largest step)', 'one shard GB']
-  lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
-  for size in result['sizes']:
-    cells = [f'{size["passages"]:,}', str(size['num_shards'])]
-    for step in STEPS:
-      row = size['steps'].get(step)
-      cells.append(f'{row["wall_s"]:.1f} ({row["us_per_passage"]:.0f})' if row
-                   else 'random embeddings')
-    peak = max(r['peak_rss_bytes'] for r in size['steps'].values())
-    cells += [f'{size["steps"]["search"]["ms_per_query"]:.2f}', f'{peak / 1e9:.2f}',
-              f'{size["shard_bytes"] / 1e9:.2f}']
-    lines.append('| ' + ' | '.join(cells) + ' |')
-  return '\n'.join(lines)
-
-
 def format_report(result: dict[str, Any]) -> str:
   m, s = result['machine'], result['settings']
-  lines = [f'{m["cpu_model"]} ({m["cpu_family_model"]}), {m["schedulable_cores"]} cores; '
-           f'shards of {s["shard_passages"]:,} passages, {s["questions_per_passage"]} '
-           f'generated questions per passage, dim {s["dim"]}', markdown_table(result)]
-  for step, g in result['growth'].items():
-    lines.append(f'{step}: cost per passage x{g["cost_per_passage_ratio"]:.2f} and working set '
-                 f'x{g["working_set_ratio"]:.2f} from {g["from_passages"]:,} to '
-                 f'{g["to_passages"]:,} passages'
-                 + (' -> SUPER-LINEAR' if g['superlinear'] and step != 'search' else ''))
-  contended = [f'{size["passages"]}/{step}' for size in result['sizes']
-               for step, row in size['steps'].items() if row['contended']]
-  if contended:
-    lines.append(f'UNRELIABLE (other processes busy): {", ".join(contended)}')
-  return '\n'.join(lines)
+  return '\n'.join([f'{m["cpu_model"]} ({m["cpu_family_model"]}), {m["schedulable_cores"]} cores; '
+                    f'shards of {s["shard_passages"]:,} passages, {s["questions_per_passage"]} '
+                    f'generated questions per passage, dim {s["dim"]}',
+                    scale_report.markdown(result)])
 
 
 def plot(result: dict[str, Any], path: str) -> None:

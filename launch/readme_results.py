@@ -15,6 +15,7 @@ from absl import app
 from absl import flags
 from etils import epath
 
+from benchmarks import scale_report
 from xqg_jax.data import prepare
 from xqg_jax.data.synthetic import stats as stats_lib
 from xqg_jax.eval import retrieval_report
@@ -90,8 +91,13 @@ def render(workdir) -> str:
             retrieval_report.search_table({n: {'test': r} for n, r in test['results'].items()},
                                           'test',
                                 'R@2kt')]
+  benchmarks_dir = epath.Path(__file__).parent.parent / 'benchmarks'
   parts += ['### Benchmarks (benchmarks/results_*.json; each ratio measured in one run)\n',
-            benchmarks_section(epath.Path(__file__).parent.parent / 'benchmarks')]
+            benchmarks_section(benchmarks_dir)]
+  scale = benchmarks_dir / 'results_scale_curve_cpu.json'
+  if scale.exists():
+    parts += ['### Scale: encode, fuse, index, search (benchmarks/scale_curve.py)\n',
+              scale_section(json.loads(scale.read_text()))]
   systems = {'xdr': 'xDR', headline: retrieval_report.system_name(headline)}
   parts += ['### Robustness (test): R@2kt drop per language family and attack\n',
             robustness_report.family_table(robustness['attacks'], systems, 'R@2kt')]
@@ -133,6 +139,20 @@ def benchmarks_section(directory) -> str:
                    '-', '-', where])
   return retrieval_report.markdown_table(['benchmark', 'size', 'metric', 'value', 'target', 'met',
                                 'machine; code'], rows)
+
+
+def scale_section(result: dict) -> str:
+  """The scale curve's table, its growth per step, its machine and code, and the plot."""
+  machine, settings = result['machine'], result['settings']
+  head = provenance.commit()['commit']
+  return '\n'.join([
+      f'Shards of {settings["shard_passages"]:,} passages, {settings["questions_per_passage"]} '
+      f'generated questions per passage, dim {settings["dim"]}; encoded by a tiny random BERT '
+      f'up to {settings["encode_max_passages"]:,} passages, random embeddings above; '
+      f'{settings["queries"]} queries, top {settings["k"]}. {machine["cpu_model"]}, '
+      f'{machine["schedulable_cores"]} cores; {code_age(machine, head)}.\n',
+      scale_report.markdown(result), '',
+      '![cost per passage and peak RSS against corpus size](benchmarks/scale_curve.png)\n'])
 
 
 def replace_section(text: str, section: str, path: str = 'README.md') -> str:

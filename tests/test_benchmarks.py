@@ -105,3 +105,41 @@ def test_a_benchmark_runs_without_the_blas_overrides_and_reports_them(tmp_path):
   assert blas['still_set'] == {}
   assert any(lib['api'] == 'openblas' for lib in blas['libraries'])  # NumPy's
   assert os.environ.get('OPENBLAS_CORETYPE') != 'Haswell'  # ours untouched
+
+
+def test_scale_curve_smoke(tmp_path):
+  output, plot = tmp_path / 'scale.json', tmp_path / 'scale.png'
+  work = tmp_path / 'work'
+  work.mkdir()
+  _run_module('benchmarks.scale_curve', '--quick', f'--workdir={work}', f'--output={output}',
+              f'--plot={plot}')
+  result = json.loads(output.read_text())
+  settings = result['settings']
+  assert [s['passages'] for s in result['sizes']] == settings['passages'] == [300, 900]
+  small, large = result['sizes']
+  assert (small['num_shards'], large['num_shards']) == (1, 3)
+  assert list(small['steps']) == ['encode', 'fuse', 'index', 'search']
+  assert list(large['steps']) == ['fuse', 'index', 'search']  # above encode_max_passages
+  assert large['question_bytes'] == 900 * settings['questions_per_passage'] * 128 * 4
+  for size in result['sizes']:
+    for row in size['steps'].values():
+      assert row['wall_s'] > 0 and row['peak_rss_bytes'] >= row['baseline_rss_bytes'] > 0
+    assert size['steps']['search']['hits_per_query'] == settings['k']
+  assert set(result['growth']) == {'fuse', 'index', 'search'}
+  assert plot.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+  assert list(work.iterdir()) == []  # Inputs, indexes and models are cleaned up.
+
+
+def test_real_corpus_cost_counts_training_by_hand():
+  from benchmarks import real_corpus_cost as cost  # pylint: disable=g-import-not-at-top
+  h100 = next(m for m in cost.MACHINES if m.name.startswith('NVIDIA'))
+  hours = cost.stage_hours(h100)
+  d, f, layers = 768, 3072, 12
+
+  def forward(tokens):
+    return layers * (2 * tokens * (4 * d * d + 2 * d * f) + 4 * tokens ** 2 * d)
+  flops = 3 * 15_250 * 40 * (forward(32) + 8 * forward(128))
+  assert hours['train_xdr'] == pytest.approx(flops / (989e12 * 0.4) / 3600)
+  # Reading the cross-attention cache once per prompt instead of once per sample saves time.
+  assert hours['generate (shared cross cache)'] < hours['generate']
+  assert '| total |' in cost.report()
