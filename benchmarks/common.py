@@ -70,12 +70,12 @@ def setup_device(device: str, threads: int, extra_xla_flags: str = '') -> dict[s
     raise ValueError(f'device must be one of {DEVICES}, got {device!r}')
   if device == 'cpu':
     return {'device': device, **setup_threads(threads, extra_xla_flags), **torch_setup(threads)}
-  os.environ['JAX_PLATFORMS'] = 'cuda'
-  if extra_xla_flags:
-    os.environ['XLA_FLAGS'] = ' '.join([os.environ.get('XLA_FLAGS', ''), extra_xla_flags]).strip()
   import torch  # pylint: disable=g-import-not-at-top
   if not torch.cuda.is_available():
     raise RuntimeError('device=gpu but PyTorch sees no CUDA device (a CPU-only torch build?)')
+  os.environ['JAX_PLATFORMS'] = 'cuda'
+  if extra_xla_flags:
+    os.environ['XLA_FLAGS'] = ' '.join([os.environ.get('XLA_FLAGS', ''), extra_xla_flags]).strip()
   import jax  # pylint: disable=g-import-not-at-top
   return {'device': device, 'jax_gpu': [str(d) for d in jax.devices('gpu')],
           'torch_gpu': torch.cuda.get_device_name(0), 'xla_flags': os.environ.get('XLA_FLAGS', '')}

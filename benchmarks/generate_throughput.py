@@ -22,8 +22,9 @@ torch in bf16 (CPU autocast or a `.to(bfloat16)` copy; off by default, it is slo
 
 Roofline: each row also gets the call's least time under the measured fp32 matmul peak and
 memory read bandwidth of this machine, from the FLOPs and bytes (weights + KV cache) of every
-decode step (`roofline.py`), and `roofline_efficiency` = that bound / the measured time: how
-far each size is from its limit, whatever the peer does on this CPU.
+decode step (`roofline.py`; ours reads a prompt's cross-attention cache once for its samples,
+torch once per sample), and `roofline_efficiency` = that bound / the measured time: how far
+each size is from its limit, whatever the peer does on this CPU.
 
 Sizes: `tiny` (d_model 256, 4+4 layers, 4 heads, d_kv 64, d_ff 1024, vocab 32000: t5.PRESETS'
 tiny with a 32k vocabulary), `mt5-small` (mT5-small's shape, vocab 250112: the LM head
@@ -230,7 +231,8 @@ def run_size(size: str, dtypes, *, batch_size: int, num_samples: int, max_new_to
     size_of = 2 if row['dtype'] == 'bfloat16' else 4
     cost = roofline.generation_cost(
         SIZES[size], prompts=batch_size, samples=num_samples, prompt_len=prompt_len,
-        new_tokens=max_new_tokens, weight_bytes=4, cache_bytes=size_of)
+        new_tokens=max_new_tokens, weight_bytes=4, cache_bytes=size_of,
+        shared_cross_cache=row['framework'] == 'ours')
     limit = limits.get(row['dtype'], limits['float32'])
     row['roofline'] = roofline.bound(cost, peak_flops=limit['peak_flops'],
                                      bandwidth=limit['bytes_per_s'])

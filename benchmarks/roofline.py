@@ -9,9 +9,10 @@ the prompt), and does 2 FLOPs per weight per sequence plus the attention product
 at least max(bytes / bandwidth, FLOPs / peak); the call's bound is the encoder's FLOPs / peak
 plus that sum over the steps. `efficiency` = bound / measured time: how close a run is to
 what the machine allows. Layer norms, softmax, sampling and the KV-cache writes are left out
-(small), so the bound is optimistic by a little. Caches are counted per sequence, as our
-decoder keeps them (samples of one prompt do not share a cross-attention cache), unless
-`shared_cross_cache`: then the cross-attention keys and values are read once per prompt.
+(small), so the bound is optimistic by a little. The self-attention cache is read per
+sequence; the cross-attention cache per sequence too (transformers' `generate` repeats the
+encoder output for each sample), or once per prompt with `shared_cross_cache` (our decoder:
+the samples of a prompt attend to its keys and values together).
 """
 
 import time

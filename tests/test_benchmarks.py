@@ -83,6 +83,12 @@ def test_roofline_counts_a_decode_step_by_hand():
   first = cost['steps'][0]  # step 1 attends 1 + 5 positions in each of 2 layers, 6 sequences
   assert first['flops'] == 2 * weights * 6 + 2 * 4 * 6 * 2 * 6
   assert first['bytes'] == weights * 4 + 2 * 2 * 6 * 2 * 6 * 2
+  # Shared by the 2 samples of each of the 3 prompts, the 5 cross-attention rows are read 3
+  # times, not 6; each sequence still reads its 1 self-attention row.
+  shared = roofline.generation_cost(config, prompts=3, samples=2, prompt_len=5, new_tokens=2,
+                                    weight_bytes=4, cache_bytes=2, shared_cross_cache=True)
+  assert shared['steps'][0]['bytes'] == weights * 4 + 2 * 2 * 2 * (6 * 1 + 3 * 5) * 2
+  assert shared['steps'][0]['flops'] == first['flops']
   # Encoder: 1 layer x (4 x 4 x 2 + 3 x 4 x 8) weights over 15 tokens, 3 x 5^2 attention, and
   # the cross-attention K/V of 2 layers projected once.
   assert cost['encoder_flops'] == 2 * 128 * 15 + 4 * 3 * 25 * 2 + 2 * (2 * 2 * 4 * 2) * 15
@@ -124,7 +130,8 @@ def test_scale_curve_smoke(tmp_path):
   for size in result['sizes']:
     for row in size['steps'].values():
       assert row['wall_s'] > 0 and row['peak_rss_bytes'] >= row['baseline_rss_bytes'] > 0
-    assert size['steps']['search']['hits_per_query'] == settings['k']
+    # ScaNN may find fewer than k candidates for a few queries in so small an index.
+    assert 0.9 * settings['k'] <= size['steps']['search']['hits_per_query'] <= settings['k']
   assert set(result['growth']) == {'fuse', 'index', 'search'}
   assert plot.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
   assert list(work.iterdir()) == []  # Inputs, indexes and models are cleaned up.
@@ -141,5 +148,15 @@ def test_real_corpus_cost_counts_training_by_hand():
   flops = 3 * 15_250 * 40 * (forward(32) + 8 * forward(128))
   assert hours['train_xdr'] == pytest.approx(flops / (989e12 * 0.4) / 3600)
   # Reading the cross-attention cache once per prompt instead of once per sample saves time.
-  assert hours['generate (shared cross cache)'] < hours['generate']
+  assert hours['generate'] < hours['generate (cross cache per sample)']
   assert '| total |' in cost.report()
+
+
+def test_gpu_device_without_a_gpu_is_a_clear_error():
+  from benchmarks import common  # pylint: disable=g-import-not-at-top
+  before = dict(os.environ)
+  with pytest.raises(RuntimeError, match='PyTorch sees no CUDA device'):
+    common.setup_device('gpu', 1)
+  assert dict(os.environ) == before  # Nothing was changed on the way to the error.
+  with pytest.raises(ValueError, match="device must be one of \\('cpu', 'gpu'\\)"):
+    common.setup_device('tpu', 1)
