@@ -172,14 +172,14 @@ def _select(config, workdir, state: State) -> State:
 
 
 def _labeled(config, state: State, split: str) -> bool:
-  queries, _, _ = evaluate_stage.read_inputs(config, state['data_dir'], split)
+  queries, _ = evaluate_stage.read_inputs(config, state['data_dir'], split)
   return evaluate_stage.labeled(queries)
 
 
 def _query_languages(config, data_dir, splits) -> list[str]:
   langs = set()
   for split in splits:
-    queries, _, _ = evaluate_stage.read_inputs(config, data_dir, split)
+    queries, _ = evaluate_stage.read_inputs(config, data_dir, split)
     langs.update(q.lang for q in queries)
   return sorted(langs, key=list(languages.LANGUAGES).index)
 
@@ -300,7 +300,7 @@ def _attack(config, workdir, state: State) -> State:
   """The attacked query sets of `robustness.split` (`workdir/attacks/{attack}/`); an attack
   the data cannot feed (`registry.missing_resource`) is skipped with its reason."""
   split = config.robustness.split
-  queries, _, _ = evaluate_stage.read_inputs(config, state['data_dir'], split)
+  queries, _ = evaluate_stage.read_inputs(config, state['data_dir'], split)
   if not evaluate_stage.labeled(queries):
     reason = (f'robustness.split={split!r} has no answers to score attacks by (a question-only '
               'file); attack a labeled split, e.g. robustness.split=dev')

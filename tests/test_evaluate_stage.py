@@ -11,6 +11,7 @@ import pytest
 from launch import stages
 from xqg_jax.augment import fusion
 from xqg_jax.data.formats import augmented
+from xqg_jax.data.formats import corpus as corpus_format
 from xqg_jax.data.formats import embedding_shards
 from xqg_jax.data.formats import trec_run
 from xqg_jax.data.formats import xor_run
@@ -46,7 +47,9 @@ def evaluated(prepared, tmp_path_factory):
 
 def test_every_system_is_evaluated_exactly_and_with_scann(evaluated):
   config, workdir, state = evaluated
-  queries, texts, _ = evaluate_stage.read_inputs(config, state['data_dir'], 'dev')
+  queries, _ = evaluate_stage.read_inputs(config, state['data_dir'], 'dev')
+  texts = {p.id: p.text for p in corpus_format.read_corpus(
+      pathlib.Path(state['data_dir']) / 'corpus.tsv')}
   assert set(state['results']) == {'xdr', 'xqg_all', 'xqg_matched', 'oracle_all',
                                    'oracle_matched'}
   for system in state['results']:
@@ -85,7 +88,7 @@ def test_every_system_is_evaluated_exactly_and_with_scann(evaluated):
 def test_matched_fusion_routes_each_query_to_its_language_corpus(evaluated):
   config, workdir, state = evaluated
   system = systems_lib.System.from_dict(state['systems']['xqg_matched'])
-  queries, _, _ = evaluate_stage.read_inputs(config, state['data_dir'], 'dev')
+  queries, _ = evaluate_stage.read_inputs(config, state['data_dir'], 'dev')
   langs = sorted({q.lang for q in queries})
   assert sorted(system.corpora) == langs
   chosen = state['selection']['chosen']['xqg/matched']
@@ -161,7 +164,7 @@ def test_grid_rankings_equal_fused_corpora_searched_exactly(evaluated, tmp_path)
   config, _, state = evaluated
   embeddings = state['embeddings']
   emb, qids = embedding_shards.load(embeddings['queries-dev'])
-  queries, _, _ = evaluate_stage.read_inputs(config, state['data_dir'], 'dev')
+  queries, _ = evaluate_stage.read_inputs(config, state['data_dir'], 'dev')
   langs = [{q.id: q.lang for q in queries}[qid] for qid in qids]
   settings = [fusion_grid.Setting('xqg', 'all', 0.5, 2), fusion_grid.Setting('xqg', 'matched',
                                                                                0.3, 1)]
@@ -267,7 +270,7 @@ def test_adhoc_query_embedding_equals_the_encoded_split(evaluated):
   from xqg_jax.data import tokenizers  # pylint: disable=g-import-not-at-top
   from xqg_jax.encoders import encode_stage  # pylint: disable=g-import-not-at-top
   config, _, state = evaluated
-  queries, _, _ = evaluate_stage.read_inputs(config, state['data_dir'], 'dev')
+  queries, _ = evaluate_stage.read_inputs(config, state['data_dir'], 'dev')
   stored, qids = embedding_shards.load(state['embeddings']['queries-dev'])
   row = {qid: i for i, qid in enumerate(qids)}
   encoder = encode_stage.load_encoder(config, state['xdr_dir'])
@@ -376,3 +379,18 @@ def test_the_readme_library_examples_run_on_a_finished_run(evaluated):
   want = np.argsort(-(questions @ corpus.T)[0], kind='stable')[:5]
   np.testing.assert_array_equal(np.sort(namespace['rows'][0]), np.sort(want))
   assert len(set(namespace['ann_rows'][0]) & set(want)) >= 3
+
+
+def test_passage_texts_hold_only_what_was_retrieved_or_judged(evaluated, tmp_path):
+  config, _, state = evaluated
+  data_dir = pathlib.Path(state['data_dir'])
+  corpus = {p.id: p.text for p in corpus_format.read_corpus(data_dir / 'corpus.tsv')}
+  docids = sorted(corpus)
+  qrels = tmp_path / 'qrels.txt'
+  qrels.write_text(f'q1 0 {docids[5]} 1\nq1 0 not-a-passage 1\n')
+  texts = evaluate_stage.passage_texts(config, data_dir, [{'q1': docids[:2]},
+                                                          {'q2': [docids[1], docids[3]]}], qrels)
+  assert texts == {d: corpus[d] for d in (docids[0], docids[1], docids[3], docids[5])}
+  with pytest.raises(ValueError, match=r"corpus.tsv: 1 retrieved passages are not in the "
+                                       r"corpus, e.g. 'stale-docid'"):
+    evaluate_stage.passage_texts(config, data_dir, [{'q1': [docids[0], 'stale-docid']}])

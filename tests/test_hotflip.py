@@ -32,7 +32,7 @@ def target(prepared, tmp_path_factory):
                           tfds_dir=state['tfds_dir'], tokenizer_dir=state['encoder_tokenizer'],
                           inputs={'test': 'hotflip'})
   corpus, corpus_ids = embedding_shards.load(dirs['corpus'])
-  queries, _, qrels_path = evaluate_stage.read_inputs(config, state['data_dir'], 'dev')
+  queries, qrels_path = evaluate_stage.read_inputs(config, state['data_dir'], 'dev')
   return dict(
       config=config, encoder=encode_stage.load_encoder(config, state['xdr_dir']),
       tokenizer=tokenizers.load_tokenizer(state['encoder_tokenizer']), corpus=corpus,

@@ -19,6 +19,7 @@ released) is searched and its run and submission written, but not scored: its re
 """
 
 import json
+from typing import Iterable, Mapping, Sequence
 
 from etils import epath
 import ml_collections
@@ -68,14 +69,34 @@ def exact_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict
   return out
 
 
-def read_inputs(config, data_dir, split: str):
-  """(queries of `split`, {docid: text}, qrels path or None) of a data directory."""
+def read_inputs(config, data_dir, split: str) -> tuple[list, epath.Path | None]:
+  """(queries of `split`, its qrels path or None) of a data directory."""
   data_dir = epath.Path(data_dir)
   policy = errors.BadRecordPolicy.from_name(config.on_bad_record)
   queries = list(queries_format.read_queries(data_dir / f'queries/{split}.jsonl', policy))
-  texts = {p.id: p.text for p in corpus_format.read_corpus(data_dir / 'corpus.tsv', policy)}
   qrels = data_dir / f'qrels/{split}.txt'
-  return queries, texts, (qrels if qrels.exists() else None)
+  return queries, (qrels if qrels.exists() else None)
+
+
+def passage_texts(config, data_dir, rankings: Iterable[Mapping[str, Sequence[str]]],
+                  qrels_path=None) -> dict[str, str]:
+  """{docid: text} of the passages that `rankings` ({query id: docids}) retrieved and that
+  the qrels judge, from one streamed pass over the corpus: memory is bounded by the passages
+  asked for, not by the corpus. A judged docid the corpus lacks is left out (scoring names
+  it); a retrieved one is an error (embeddings of another corpus)."""
+  path = epath.Path(data_dir) / 'corpus.tsv'
+  retrieved = {d for ranking in rankings for docids in ranking.values() for d in docids}
+  asked = set(retrieved)
+  if qrels_path is not None:  # The corpus check of the judgements comes later, in `score`.
+    asked.update(q.docid for q in qrels_format.read_qrels(
+        qrels_path, errors.BadRecordPolicy.from_name('skip')))
+  policy = errors.BadRecordPolicy.from_name(config.on_bad_record)
+  texts = {p.id: p.text for p in corpus_format.read_corpus(path, policy) if p.id in asked}
+  missing = retrieved - texts.keys()
+  if missing:
+    raise ValueError(f'{path}: {len(missing)} retrieved passages are not in the corpus, e.g. '
+                     f'{min(missing)!r} (were the embeddings made from another corpus?)')
+  return texts
 
 
 def build_indexes(config: ml_collections.ConfigDict, workdir,
@@ -182,7 +203,7 @@ def run(config: ml_collections.ConfigDict, workdir, *, system: systems_lib.Syste
                   'word_tokenizer': word_tokenizer.budget_tokenizer()}
 
   def produce(d):
-    queries, texts, qrels_path = read_inputs(config, data_dir, split)
+    queries, qrels_path = read_inputs(config, data_dir, split)
     query_emb, qids = embedding_shards.load(query_embeddings)
     lang_of = {q.id: q.lang for q in queries}
     missing = [qid for qid in qids if qid not in lang_of]
@@ -190,15 +211,17 @@ def run(config: ml_collections.ConfigDict, workdir, *, system: systems_lib.Syste
       raise ValueError(f'{query_embeddings}: {len(missing)} embedded queries are not in the '
                        f'{split} queries, e.g. {missing[0]!r}')
     langs = [lang_of[qid] for qid in qids]
-    common = dict(system=system.name, queries=queries, texts=texts, qrels_path=qrels_path)
     exact = search(exact_config(config), system, dict(system.corpora), qids, query_emb, langs)
-    outputs = write_ranking(config, d / EXACT, run=exact, submission=True,
-                            extra={'split': split, 'search': EXACT}, **common)
     if kind == SCANN:
       index_dirs, index = build_indexes(config, workdir, system)
       approx = search(config, system, index_dirs, qids, query_emb, langs)
-      exact_ids, approx_ids = ([ranking[q] for q in qids]
-                               for ranking in (ranking_of(exact), ranking_of(approx)))
+    rankings = [ranking_of(exact)] + ([ranking_of(approx)] if kind == SCANN else [])
+    texts = passage_texts(config, data_dir, rankings, qrels_path)
+    common = dict(system=system.name, queries=queries, texts=texts, qrels_path=qrels_path)
+    outputs = write_ranking(config, d / EXACT, run=exact, submission=True,
+                            extra={'split': split, 'search': EXACT}, **common)
+    if kind == SCANN:
+      exact_ids, approx_ids = ([ranking[q] for q in qids] for ranking in rankings)
       recall = {f'recall@{k}': index_stage.ann_recall(approx_ids, exact_ids, k)
                 for k in sorted({10, config.index.hits})}
       seconds = round(index.pop('build_seconds'), 3)  # a timing: in the manifest, not hashed

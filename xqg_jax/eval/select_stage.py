@@ -48,7 +48,7 @@ def evaluate_settings(config: ml_collections.ConfigDict, *, corpus_dir, question
                       settings, query_embeddings, data_dir,
                       split: str) -> tuple[dict[str, dict], dict[str, dict]]:
   """({setting name or BASELINE: R@kt results}, {same: per-query outcomes}) on `split`."""
-  queries, texts, _ = evaluate_stage.read_inputs(config, data_dir, split)
+  queries, _ = evaluate_stage.read_inputs(config, data_dir, split)
   query_emb, qids = embedding_shards.load(query_embeddings)
   lang_of = {q.id: q.lang for q in queries}
   found = fusion_grid.rankings(
@@ -58,9 +58,10 @@ def evaluate_settings(config: ml_collections.ConfigDict, *, corpus_dir, question
       k=config.index.hits)
   kilo = tuple(config.eval.kilo_tokens)
   counted = [q for q in queries if xor_retrieve.span_answers(q.answers)]
+  rankings = {name: dict(zip(qids, docids)) for name, docids in found.items()}
+  texts = evaluate_stage.passage_texts(config, data_dir, rankings.values())
   results, outcomes = {}, {}
-  for name, docids in found.items():
-    ranking = dict(zip(qids, docids))
+  for name, ranking in rankings.items():
     outcomes[name] = xor_retrieve.query_outcomes(
         {q.id: [texts[d] for d in ranking[q.id]] for q in counted}, counted, kilo)
     results[name] = xor_retrieve.aggregate(outcomes[name], kilo)

@@ -98,20 +98,25 @@ def evaluate_attack(config: ml_collections.ConfigDict, workdir, *, name: str, sp
   metrics = [xor_retrieve.metric_name(k) for k in kilo]
 
   def produce(d):
-    queries, texts, _ = evaluate_stage.read_inputs(config, data_dir, split)
+    queries, _ = evaluate_stage.read_inputs(config, data_dir, split)
     rows = list(attack_lib.read_attacked(attacked_path))
     attacked_ids = {r.id for r in rows}
     queries = [q for q in queries if q.id in attacked_ids]  # the attack's subset of the split
     gold = {qid: g for qid, g in gold_passages(data_dir, split).items() if qid in attacked_ids}
     query_emb = embed([r.text for r in rows])
     exact = evaluate_stage.exact_config(config)
-    entries, results = {}, {}
+    rankings = {}
     for system, definition in systems.items():
       clean = evaluate_stage.ranking_of(trec_run.read_run(
           epath.Path(workdir) / 'eval' / system / split / evaluate_stage.EXACT / 'run.trec'))
       after = evaluate_stage.ranking_of(evaluate_stage.search(
           exact, definition, dict(definition.corpora), [r.id for r in rows], query_emb,
           [r.lang for r in rows]))
+      rankings[system] = ({q: clean[q] for q in attacked_ids if q in clean}, after)
+    texts = evaluate_stage.passage_texts(config, data_dir,
+                                         [r for pair in rankings.values() for r in pair])
+    entries, results = {}, {}
+    for system, (clean, after) in rankings.items():
       k = config.robustness.success_k
       entries[system] = evaluate_lib.per_query(
           rows, evaluate_lib.outcomes_of(clean, queries, texts, kilo),
