@@ -57,7 +57,7 @@ DTYPES = ('float32', 'bfloat16')
 # hands dots and row reductions to YNNPACK by default; 'no-ynn' turns that off (Eigen dots).
 VARIANTS = {
     'xla-default': {},
-    'no-ynn': {'xla_cpu_experimental_ynn_fusion_type': ''},  # = xla_options.CPU_NO_YNN
+    'no-ynn': {'xla_cpu_experimental_ynn_fusion_type': ''},  # the base config's xdr, cpu
 }
 # Issue targets, fp32: ours / torch tokens/s and our MFU (against JAX's own measured peak).
 TARGET_RATIO = {'minilm': 1.2, 'base': 1.0}

@@ -174,6 +174,7 @@ def step_encode(out_dir: str, xdr_dir: str, tokenizer_dir: str, num_passages: in
   from xqg_jax.data import tokenizers  # pylint: disable=g-import-not-at-top
   from xqg_jax.encoders import encode  # pylint: disable=g-import-not-at-top
   from xqg_jax.encoders import encode_stage  # pylint: disable=g-import-not-at-top
+  from xqg_jax.parallel import xla_options  # pylint: disable=g-import-not-at-top
   config = _tiny_config()
   encoder = encode_stage.load_encoder(config, xdr_dir)  # Initialises the JAX client.
   tokenizer = tokenizers.load_tokenizer(tokenizer_dir)
@@ -184,7 +185,8 @@ def step_encode(out_dir: str, xdr_dir: str, tokenizer_dir: str, num_passages: in
       params=encoder.params, param_shardings_fn=lambda mesh: encoder.param_shardings(mesh, rules),
       mesh_spec=config.mesh, devices=None, rules=rules, max_len=config.data.p_max_len,
       batch_size=config.xdr.encode_batch_size, buckets=config.data.length_buckets,
-      num_shards=len(ranges), stage_config={}, inputs={}, ranges=ranges),
+      num_shards=len(ranges), stage_config={}, inputs={}, ranges=ranges,
+      compiler_options=xla_options.for_backend(config.xdr.compiler_options)),
       child_process.status_bytes('VmRSS'))
 
 

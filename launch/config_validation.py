@@ -21,6 +21,7 @@ from xqg_jax.generation import decoding
 from xqg_jax.models import bi_encoder
 from xqg_jax.models import bert
 from xqg_jax.parallel import mesh as mesh_lib
+from xqg_jax.parallel import xla_options
 from xqg_jax.training import optimizer
 
 SOURCES = ('synthetic', 'files')
@@ -92,6 +93,8 @@ def _checks(config: ml_collections.ConfigDict) -> list[tuple[str, Callable[[], o
       ('mesh', lambda: mesh_lib.mesh_shape(config.mesh, jax.device_count())),
       ('xdr', lambda: _training(config, 'xdr')),
       ('xdr.pooling', lambda: _one_of(config.xdr.pooling, bi_encoder.POOLINGS, 'xdr.pooling')),
+      ('xdr.compiler_options', lambda: xla_options.check(config.xdr.compiler_options,
+                                                         'xdr.compiler_options')),
       ('xqg', lambda: _training(config, 'xqg')),
       ('generate', lambda: decoding.SamplingConfig(
           max_new_tokens=generate.max_new_tokens, num_return_sequences=generate.num_queries,

@@ -177,6 +177,11 @@ def base_config() -> ml_collections.ConfigDict:
   c.xdr.keep_checkpoints = 3
   c.xdr.log_every = 50
   c.xdr.encode_batch_size = 256
+  # XLA compiler options of the encoder towers when encoding, per backend (measured with
+  # benchmarks/encode_throughput.py: on CPU, dots on Eigen instead of YNNPACK ran mbert-base
+  # 1.2x faster, 88% of the fp32 matmul peak).
+  c.xdr.compiler_options = ml_collections.ConfigDict(
+      {'cpu': {'xla_cpu_experimental_ynn_fusion_type': ''}})
 
   # xQG: the mT5 query generator, its fine-tuning and generation.
   c.xqg = ml_collections.ConfigDict()

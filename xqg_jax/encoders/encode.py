@@ -23,7 +23,6 @@ from xqg_jax.io import stage_dir
 from xqg_jax.parallel import mesh as mesh_lib
 from xqg_jax.parallel import multihost
 from xqg_jax.parallel import partitioning
-from xqg_jax.parallel import xla_options
 
 
 class _Slice:
@@ -45,12 +44,14 @@ def encode(directory, *, source, text_fn: Callable[[Any], str], id_fn: Callable[
            tokenizer, embed_fn: Callable, params, param_shardings_fn: Callable, mesh_spec,
            devices, rules, max_len: int, batch_size: int, buckets: Sequence[int], num_shards: int,
            stage_config: dict, inputs: dict,
-           ranges: Sequence[tuple[int, int]] | None = None) -> epath.Path:
+           ranges: Sequence[tuple[int, int]] | None = None,
+           compiler_options: dict | None = None) -> epath.Path:
   """Encodes every record of `source` into `directory`; returns it.
 
   `embed_fn(params, batch) -> [B, H]` is the jitted-able tower; `param_shardings_fn(mesh)`
   gives the params' shardings on the mesh over `devices` (None: this process's devices).
-  `ranges` gives each shard's `[start, stop)` of `source` (default: `num_shards` balanced).
+  `ranges` gives each shard's `[start, stop)` of `source` (default: `num_shards` balanced);
+  `compiler_options` are XLA's for the tower (`xla_options.for_backend`; None: XLA's own).
   """
   directory = epath.Path(directory)
   if stage_dir.is_done(directory, config=stage_config, inputs=inputs):
@@ -58,7 +59,7 @@ def encode(directory, *, source, text_fn: Callable[[Any], str], id_fn: Callable[
   multihost.begin_shards(directory, config=stage_config, inputs=inputs)
   mesh = mesh_lib.create_mesh(mesh_spec, devices=devices or jax.local_devices())
   params = jax.device_put(params, param_shardings_fn(mesh))
-  jitted = jax.jit(embed_fn, compiler_options=xla_options.encoder_options())
+  jitted = jax.jit(embed_fn, compiler_options=compiler_options)
   ranges = list(ranges or embedding_shards.shard_ranges(len(source), num_shards))
   if len(ranges) != num_shards:
     raise ValueError(f'{len(ranges)} shard ranges for {num_shards} shards')

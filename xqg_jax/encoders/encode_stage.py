@@ -48,7 +48,8 @@ class Encoder:
                   method: str = 'encode_query', batch_size: int = 64) -> np.ndarray:
     """[len(texts), H] float32 embeddings of a few texts, on this process's default device."""
     tokenize = pipeline.Tokenize(tokenizer, max_len)
-    jitted = jax.jit(self.embed_fn(method), compiler_options=xla_options.encoder_options())
+    jitted = jax.jit(self.embed_fn(method), compiler_options=xla_options.for_backend(
+        self.config.xdr.compiler_options))
     out = []
     for start in range(0, len(texts), batch_size):
       chunk = list(texts[start:start + batch_size])
@@ -77,7 +78,8 @@ def _encode_args(config, xdr_dir, tokenizer_dir: str, devices, inputs: dict) -> 
   common = dict(tokenizer=tokenizer, params=encoder.params,
                 param_shardings_fn=lambda mesh: encoder.param_shardings(mesh, rules),
                 mesh_spec=config.mesh, devices=devices, rules=rules,
-                batch_size=config.xdr.encode_batch_size, inputs=inputs)
+                batch_size=config.xdr.encode_batch_size, inputs=inputs,
+                compiler_options=xla_options.for_backend(config.xdr.compiler_options))
   settings = {'pooling': config.xdr.pooling, 'normalize': config.xdr.normalize,
               'dtype': config.xdr.dtype}
   return encoder, common, settings

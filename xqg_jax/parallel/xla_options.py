@@ -1,15 +1,28 @@
-"""XLA compiler options per backend, measured rather than guessed.
+"""XLA compiler options chosen per backend in the config (measured, not guessed)."""
 
-On CPU (jaxlib 0.10.2), XLA hands dots and row reductions to YNNPACK by default; turning that
-off (Eigen dots) made the BERT encoder 1.2x faster here (benchmarks/encode_throughput.py:
-mbert-base 842 -> 1,076 tokens/s, minilm 5,654 -> 6,777; AMD EPYC, 2 cores).
-"""
+from typing import Any, Mapping
 
 import jax
 
-CPU_NO_YNN = {'xla_cpu_experimental_ynn_fusion_type': ''}
+BACKENDS = ('cpu', 'gpu', 'tpu')
 
 
-def encoder_options() -> dict[str, str] | None:
-  """Compiler options for the encoder towers on the default backend (None: XLA's own)."""
-  return dict(CPU_NO_YNN) if jax.default_backend() == 'cpu' else None
+def for_backend(options: Mapping[str, Mapping[str, Any]],
+                backend: str | None = None) -> dict[str, Any] | None:
+  """The compiler options that `options` ({backend: {option: value}}) gives `backend` (default:
+  JAX's default backend); None (XLA's own) when it names none."""
+  chosen = options.get(backend or jax.default_backend())
+  return dict(chosen) if chosen else None
+
+
+def check(options: Mapping[str, Mapping[str, Any]], field: str) -> None:
+  """Raises ValueError naming `field` when `options` names an unknown backend or an option
+  value XLA cannot take (compiler options are strings, booleans or numbers)."""
+  unknown = sorted(set(options) - set(BACKENDS))
+  if unknown:
+    raise ValueError(f'{field}: unknown backends {unknown}; expected some of {BACKENDS}')
+  for backend, chosen in options.items():
+    for name, value in chosen.items():
+      if not isinstance(value, (str, bool, int, float)):
+        raise ValueError(f'{field}.{backend}.{name}={value!r}: must be a string, boolean or '
+                         'number')
