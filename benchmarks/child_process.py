@@ -13,6 +13,7 @@ import time
 from typing import Any, Callable
 
 from benchmarks import common
+from xqg_jax.io import peak_memory
 
 
 def status_bytes(field: str) -> int:
@@ -21,11 +22,10 @@ def status_bytes(field: str) -> int:
   VmHWM, not `ru_maxrss`: a spawned child's `ru_maxrss` keeps the peak of the parent's image
   that it was forked from before its exec; VmHWM is of the process's own address space.
   """
-  with open('/proc/self/status') as f:
-    for line in f:
-      if line.startswith(f'{field}:'):
-        return int(line.split()[1]) * 1024
-  raise OSError(f'no {field} in /proc/self/status')
+  value = peak_memory.status_bytes(field)
+  if value is None:
+    raise OSError(f'no {field} in /proc/self/status')
+  return value
 
 
 def timed(fn: Callable[[], Any], baseline_rss: int) -> dict[str, Any]:

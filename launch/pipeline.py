@@ -38,7 +38,8 @@ def main(argv):
   reports = epath.Path(_WORKDIR.value) / 'reports'
   record = provenance.provenance()
   atomic.write_text(reports / retrieval_report.TIMINGS_NAME, json.dumps(
-      {'stages': state['timings'], 'machine': provenance.describe(record),
+      {'stages': state['timings'], 'peak_rss_bytes': state['peak_rss_bytes'],
+       'machine': provenance.describe(record),
        'provenance': record}, indent=1) + '\n')
   print(stages.summary(state))
 

@@ -188,3 +188,19 @@ def test_work_inside_a_stage_is_redone_when_a_declared_field_changes(tmp_path):
   config.seed += 1
   assert stage_graph.run(graph, config, tmp_path, ['work'])['out'] == str(config.seed)
   assert calls == [config.seed - 1, config.seed]
+
+
+def test_each_stage_gets_its_own_peak_memory(tmp_path):
+  import numpy as np  # pylint: disable=g-import-not-at-top
+
+  def big(config, workdir, state):
+    block = np.ones(50_000_000 // 8)  # ~50 MB, touched
+    return {'big': float(block.sum())}
+
+  graph = (Stage('big', big, reads=()),
+           Stage('small', lambda config, workdir, state: {'small': 1}, reads=(), after=('big',)))
+  state = stage_graph.run(graph, _config(), tmp_path, ['big', 'small'])
+  peaks = state['peak_rss_bytes']
+  assert list(peaks) == ['big', 'small']
+  # The peak is reset before each stage: the small stage's does not include the big block.
+  assert peaks['big'] - peaks['small'] > 40_000_000

@@ -25,6 +25,7 @@ import ml_collections
 
 from xqg_jax.io import atomic
 from xqg_jax.io import manifest as manifest_lib
+from xqg_jax.io import peak_memory
 from xqg_jax.io import provenance
 from xqg_jax.io import stage_dir as stage_lib
 
@@ -190,16 +191,18 @@ def run(graph: tuple[Stage, ...], config: ml_collections.ConfigDict, workdir,
 
   A stage before or between the selected ones is not run: its record must exist and match
   (`problems`), else FileNotFoundError or StaleStageError says which stage to run again. The
-  returned state holds every visited stage's results and `timings` of those that ran.
+  returned state holds every visited stage's results, and `timings` and `peak_rss_bytes`
+  (this process's, reset before each stage) of those that ran.
   """
   check_graph(graph)
   last = selected[-1]
-  state: State = {'timings': {}}
+  state: State = {'timings': {}, 'peak_rss_bytes': {}}
   records: dict[str, dict[str, Any]] = {}
   for stage in graph:
     path = record_path(workdir, stage.name)
     if stage.name in selected:
       start = time.perf_counter()
+      peak_memory.reset()
       files = file_digests(stage, config)
       declared = manifest_lib.fingerprint({'config': config_values(stage, config),
                                            'files': files})
@@ -208,6 +211,7 @@ def run(graph: tuple[Stage, ...], config: ml_collections.ConfigDict, workdir,
       record = make_record(stage, config, produced, records, files)
       atomic.write_text(path, json.dumps(record, indent=1, ensure_ascii=False) + '\n')
       state['timings'][stage.name] = round(time.perf_counter() - start, 3)
+      state['peak_rss_bytes'][stage.name] = peak_memory.peak_bytes()
       logging.info('stage %s: %.1f s', stage.name, state['timings'][stage.name])
     else:
       if not path.exists():
