@@ -65,7 +65,6 @@ _ENCODE_MAX = flags.DEFINE_integer('encode_max_passages', 20_000,
                                    'Largest corpus encoded by the model; larger ones get '
                                    'random embeddings.')
 _PASSAGE_WORDS = flags.DEFINE_integer('passage_words', 100, 'Words per synthetic passage.')
-_BATCH_SIZE = flags.DEFINE_integer('batch_size', 64, 'Encode batch size.')
 _QUERIES = flags.DEFINE_integer('queries', 1000, 'Search queries.')
 _K = flags.DEFINE_integer('k', 100, 'Hits per query.')
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Parent of the temporary directory (deleted '
@@ -124,15 +123,9 @@ def _docids(start: int, stop: int) -> list[str]:
   return [f'p{i:08d}' for i in range(start, stop)]
 
 
-def _finish_random(directory: str, num_shards: int, dim: int) -> None:
-  with open(os.path.join(directory, 'meta.json'), 'w') as f:
-    f.write(f'{{"kind": "exact", "dim": {dim}, "dtype": "float32", '
-            f'"num_shards": {num_shards}}}\n')
-
-
 def write_random_embeddings(directory: str, ranges: Sequence[tuple[int, int]], dim: int,
                             per_passage: Sequence[str] | None, seed: int) -> int:
-  """Random unit-free embeddings in the embedding-shard format: one row per passage, or with
+  """Standard-normal embeddings in the embedding-shard format: one row per passage, or with
   `per_passage` (question-id suffixes) one row per generated question; returns bytes written.
 
   Its `meta.json` is written by hand: a manifest would hash every shard, which no later step
@@ -158,7 +151,9 @@ def write_random_embeddings(directory: str, ranges: Sequence[tuple[int, int]], d
     with open(os.path.join(directory, embedding_shards.shard_name('ids', shard, len(ranges),
                                                                   'txt')), 'w') as f:
       f.write(''.join(f'{i}\n' for i in ids))
-  _finish_random(directory, len(ranges), dim)
+  with open(os.path.join(directory, embedding_shards.META_JSON), 'w') as f:
+    f.write(f'{{"kind": "exact", "dim": {dim}, "dtype": "float32", '
+            f'"num_shards": {len(ranges)}}}\n')
   return written
 
 
@@ -235,9 +230,12 @@ def run_size(root: str, num_passages: int, *, shard_passages: int, langs: Sequen
              scann: dict, model: tuple[str, str]) -> dict[str, Any]:
   """Every step at one corpus size; the inputs of each are made untimed."""
   from xqg_jax.data.formats import embedding_shards  # pylint: disable=g-import-not-at-top
+  from xqg_jax.data.formats import generated_questions  # pylint: disable=g-import-not-at-top
   num_shards = -(-num_passages // shard_passages)
   ranges = embedding_shards.shard_ranges(num_passages, num_shards)
-  tails = [f'{lang}\t{i}' for lang in langs for i in range(num_queries)]
+  prefix = len(generated_questions.question_id_prefix(''))
+  tails = [generated_questions.question_id('', lang, i)[prefix:] for lang in langs
+           for i in range(num_queries)]
   work = os.path.join(root, f'n{num_passages}')
   os.makedirs(work)
   steps, began = {}, time.perf_counter()
