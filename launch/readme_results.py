@@ -46,6 +46,8 @@ def render(workdir) -> str:
            'were chosen on dev only, then applied once to test; every comparison is on exact '
            'search.\n',
            '### Stage times (seconds) and peak memory\n',
+           'Peak RSS is the pipeline process\'s during each stage (reset as the stage starts, '
+           'so it includes what earlier stages left resident).\n',
            retrieval_report.markdown_table(
                ['stage', 'seconds', 'peak RSS GB'],
                [[k, f'{v:.1f}', _gigabytes(peaks.get(k))] for k, v in timings['stages'].items()]
