@@ -165,9 +165,7 @@ def _shards(config, directory: epath.Path, dim: int):
   mesh = mesh_lib.create_mesh(config.mesh, jax.local_devices())
   batch = config.index.query_batch_size
   for shard in range(num_shards):
-    emb, ids = embedding_shards.load_shard(directory, shard)
-    scann_index.check_embeddings(
-        emb, ids, str(directory / embedding_shards.shard_name('emb', shard, num_shards, 'npy')))
+    emb, ids = embedding_shards.load_shard(directory, shard)  # checked: shape, rows, finite
 
     def search_fn(queries, k, emb=emb):
       hits = [exact.search(queries[i:i + batch], emb, k, config.index.exact_chunk_size, mesh)

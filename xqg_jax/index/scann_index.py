@@ -34,6 +34,7 @@ from scann.scann_ops.py import scann_ops_pybind
 from scann.trees.kmeans_tree import kmeans_tree_pb2
 
 from xqg_jax import randomness
+from xqg_jax.data.formats import embedding_shards
 from xqg_jax.index import kmeans
 from xqg_jax.io import atomic
 
@@ -51,11 +52,10 @@ def check_embeddings(embeddings: np.ndarray, ids: Sequence[str] | None, source: 
     raise ValueError(f'{source}: embeddings must be [rows, dim], got shape {embeddings.shape}')
   if embeddings.shape[0] == 0:
     raise ValueError(f'{source}: empty shard (0 rows)')
-  bad = ~np.isfinite(embeddings).all(axis=1)
-  if bad.any():
-    row = int(np.argmax(bad))
+  row = embedding_shards.first_non_finite_row(embeddings)
+  if row is not None:
     name = f'id {ids[row]!r} (row {row})' if ids is not None else f'row {row}'
-    raise ValueError(f'{source}: {int(bad.sum())} rows hold NaN/inf values, first: {name}')
+    raise ValueError(f'{source}: NaN/inf values, first in {name}')
 
 
 def build_params(num_rows: int, scann_config: Mapping[str, Any]) -> dict[str, Any]:
