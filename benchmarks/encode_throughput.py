@@ -64,8 +64,6 @@ TARGET_RATIO = {'minilm': 1.2, 'base': 1.0}
 TARGET_MFU = {'minilm': 0.8, 'base': 0.8}
 # Timed repeats per size (keeps the default run near 5 minutes on 2 cores).
 DEFAULT_REPEATS = {'tiny': 3, 'minilm': 3, 'base': 2}
-# A timing taken while other processes kept more cores than this busy is marked unreliable.
-CONTENDED_CORES = 0.25
 
 _SIZES = flags.DEFINE_list('sizes', ['minilm', 'base'], f'Sizes to run, of {sorted(SIZES)}.')
 _DTYPES = flags.DEFINE_list('dtypes', list(DTYPES), 'Computation dtypes to run.')
@@ -180,7 +178,7 @@ def run_size(size: str, dtypes, variants, peaks, *, batch_size: int, seq_len: in
                'seq_len': seq_len, 'model_gflop': flops / 1e9,
                'ours_setup_s': compile_s[variant],
                'other_processes_cores': load.other_cores,
-               'contended': (load.other_cores or 0.0) > CONTENDED_CORES,
+               'contended': (load.other_cores or 0.0) > common.CONTENDED_CORES,
                'torch_attn_implementation': attn_implementation,
                'max_abs_diff_vs_torch': _max_abs_diff(ours['result'], theirs['result'])}
         for name, t, peak in (('ours', ours, jax_peak), ('torch', theirs, torch_peak)):
@@ -303,7 +301,7 @@ def format_report(result: dict[str, Any]) -> str:
   lines.append(common.format_table(result['rows'], columns))
   contended = sorted({f'{r["size"]}/{r["dtype"]}' for r in result['rows'] if r['contended']})
   if contended:
-    lines.append(f'UNRELIABLE (other processes kept > {CONTENDED_CORES} cores busy while '
+    lines.append(f'UNRELIABLE (other processes kept > {common.CONTENDED_CORES} cores busy while '
                  f'timing): {", ".join(contended)}')
   lines += [common.target_line(t, f'{t["size"]} [{t["variant"]}]',
                                ' (contended)' if t['contended'] else '')

@@ -50,8 +50,6 @@ from benchmarks import common  # pylint: disable=g-import-not-at-top
 from xqg_jax import languages  # pylint: disable=g-import-not-at-top
 
 TOTAL_PASSAGES = 1_000_000
-# A timing taken while other processes kept more cores than this busy is marked unreliable.
-CONTENDED_CORES = 0.25
 # Passages per chunk when writing the question shard (bounds the setup's memory).
 _WRITE_CHUNK = 1000
 
@@ -191,12 +189,12 @@ def run(*, shard_passages: int, num_shards: int, dim: int, langs: Sequence[str],
       (timing, expected), other = child_process.in_child(run_numpy, emb_paths, alpha, reduce,
                                                          per_passage)
       runs['numpy'].append({**timing, 'other_processes_cores': other,
-                            'contended': other > CONTENDED_CORES})
+                            'contended': other > common.CONTENDED_CORES})
       out_dir = os.path.join(root, f'fused-{repeat}')
       timing, other = child_process.in_child(run_ours, out_dir, corpus_dir, questions_dir,
                                              alpha, reduce, langs, num_queries)
       runs['ours'].append({**timing, 'other_processes_cores': other,
-                           'contended': other > CONTENDED_CORES})
+                           'contended': other > common.CONTENDED_CORES})
       for shard in range(num_shards):  # Every input shard is the same, so is every output.
         fused, ids = embedding_shards.load_shard(out_dir, shard)
         if len(ids) != shard_passages:

@@ -51,8 +51,6 @@ SCANN = dict(num_leaves=150, num_leaves_to_search=15, training_sample_size=20_00
              dimensions_per_block=2, anisotropic_quantization_threshold=0.2, reorder_k=250,
              kmeans_iterations=12, seed=0)
 _VOCAB_WORDS = 2000
-# A timing taken while other processes kept more cores than this busy is marked unreliable.
-CONTENDED_CORES = 0.25
 _WRITE_CHUNK = 2000  # passages per write of the random question embeddings
 
 _PASSAGES = flags.DEFINE_list('passages', ['2000', '20000', '200000', '1000000'],
@@ -256,7 +254,7 @@ def run_size(root: str, num_passages: int, *, shard_passages: int, langs: Sequen
   rows = {}
   for name, (timing, other) in steps.items():
     rows[name] = {**timing, 'other_processes_cores': other,
-                  'contended': other > CONTENDED_CORES,
+                  'contended': other > common.CONTENDED_CORES,
                   'us_per_passage': timing['wall_s'] / num_passages * 1e6,
                   'working_set_bytes': timing['peak_rss_bytes'] - timing['baseline_rss_bytes']}
   rows['search']['ms_per_query'] = rows['search']['wall_s'] / queries * 1e3

@@ -1,7 +1,9 @@
-"""The scale curve's table and growth check (`scale_curve.py` JSON -> markdown), flag-free so
-that the README generator can render it too."""
+"""The scale tables and growth checks (`scale_curve.py` and `pipeline_scale.py` JSON ->
+markdown), flag-free so that the README generator can render them too."""
 
 from typing import Any
+
+from benchmarks import common
 
 STEPS = ('encode', 'fuse', 'index', 'search')
 # Cost per passage growing by more than this from the smallest to the largest corpus is flagged.
@@ -54,6 +56,46 @@ def markdown(result: dict[str, Any]) -> str:
                  + (' (SUPER-LINEAR)' if g['superlinear'] else ''))
   contended = [f'{size["passages"]:,}/{step}' for size in result['sizes']
                for step, row in size['steps'].items() if row['contended']]
+  if contended:
+    lines.append(f'- UNRELIABLE (other processes were busy): {", ".join(contended)}')
+  return '\n'.join(lines)
+
+
+def pipeline_growth(runs: list[dict[str, Any]]) -> dict[str, Any]:
+  """From the first run to the last (`pipeline_scale.py`): the passages' growth, each stage's
+  time growth (flagged when it outgrows the passages by more than `SUPERLINEAR_FACTOR`) and
+  the growth of the run's peak RSS."""
+  first, last = runs[0], runs[-1]
+  passages = last['passages'] / first['passages']
+  stages = {}
+  for stage, seconds in first['stages'].items():
+    ratio = last['stages'][stage] / seconds
+    stages[stage] = {'time_ratio': ratio, 'superlinear': ratio > passages * SUPERLINEAR_FACTOR}
+  return {'passages_ratio': passages, 'stages': stages,
+          'peak_rss_ratio': (max(last['peak_rss_bytes'].values())
+                             / max(first['peak_rss_bytes'].values()))}
+
+
+def pipeline_markdown(result: dict[str, Any]) -> str:
+  """Per stage: each run's seconds and peak RSS, and the growth from the first run to the last."""
+  runs, growth = result['runs'], result['growth']
+  names = [f'{run["name"]} ({run["passages"]:,} passages)' for run in runs]
+  head = (['stage'] + [f'{n} s' for n in names] + ['time x']
+          + [f'{n} peak GB' for n in names])
+  lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+  for stage, g in growth['stages'].items():
+    cells = ([stage] + [f'{run["stages"][stage]:.0f}' for run in runs]
+             + [f'{g["time_ratio"]:.1f}' + (' (SUPER-LINEAR)' if g['superlinear'] else '')]
+             + [f'{run["peak_rss_bytes"][stage] / 1e9:.2f}' for run in runs])
+    lines.append('| ' + ' | '.join(cells) + ' |')
+  totals = [sum(run['stages'].values()) for run in runs]
+  lines.append('| ' + ' | '.join(
+      ['total'] + [f'{t:.0f}' for t in totals] + [f'{totals[-1] / totals[0]:.1f}']
+      + [f'{max(run["peak_rss_bytes"].values()) / 1e9:.2f}' for run in runs]) + ' |')
+  lines += ['', f'- passages x{growth["passages_ratio"]:.0f}; the run\'s peak RSS '
+                f'x{growth["peak_rss_ratio"]:.2f}']
+  contended = [run['name'] for run in runs
+               if (run.get('other_processes_cores') or 0.0) > common.CONTENDED_CORES]
   if contended:
     lines.append(f'- UNRELIABLE (other processes were busy): {", ".join(contended)}')
   return '\n'.join(lines)

@@ -103,6 +103,10 @@ def render(workdir) -> str:
   if scale.exists():
     parts += ['### Scale: encode, fuse, index, search (benchmarks/scale_curve.py)\n',
               scale_section(json.loads(scale.read_text()))]
+  pipeline = benchmarks_dir / 'results_pipeline_scale_cpu.json'
+  if pipeline.exists():
+    parts += ['### Scale: the whole pipeline (benchmarks/pipeline_scale.py)\n',
+              pipeline_scale_section(json.loads(pipeline.read_text()))]
   systems = {'xdr': 'xDR', headline: retrieval_report.system_name(headline)}
   parts += ['### Robustness (test): R@2kt drop per language family and attack\n',
             robustness_report.family_table(robustness['attacks'], systems, 'R@2kt')]
@@ -162,6 +166,17 @@ def scale_section(result: dict) -> str:
       f'{machine["schedulable_cores"]} cores; {code_age(machine, head)}.\n',
       scale_report.markdown(result), '',
       '![cost per passage and peak RSS against corpus size](benchmarks/scale_curve.png)\n'])
+
+
+def pipeline_scale_section(result: dict) -> str:
+  """The whole pipeline's stage times and peak RSS per corpus size, with its machine and code."""
+  machine, head = result['machine'], provenance.commit()['commit']
+  configs = '; '.join(f'{run["name"]}: `--config={run["config"]}`' for run in result['runs'])
+  return '\n'.join([
+      f'One run each, one after another ({configs}). Peak '
+      'RSS is the pipeline process\'s during each stage. Training runs a fixed number of steps, '
+      f'so it should not grow. {machine["cpu_model"]}, {machine["schedulable_cores"]} cores; '
+      f'{code_age(machine, head)}.\n', scale_report.pipeline_markdown(result), ''])
 
 
 def replace_section(text: str, section: str, path: str = 'README.md') -> str:

@@ -135,6 +135,20 @@ def test_run_reuses_current_records_and_refuses_stale_ones(tmp_path):
   assert stage_graph.run(graph, config, tmp_path, ['second', 'third'])['third'] == 'done'
 
 
+def test_verify_passes_a_finished_current_run_only(tmp_path):
+  graph, config = _counting_graph([]), _config()
+  with pytest.raises(FileNotFoundError, match="stage 'first' has not run"):
+    stage_graph.verify(graph, config, tmp_path)
+  stage_graph.run(graph, config, tmp_path, ['first', 'second'])
+  with pytest.raises(FileNotFoundError, match="stage 'third' has not run"):
+    stage_graph.verify(graph, config, tmp_path)
+  stage_graph.run(graph, config, tmp_path, ['third'])
+  stage_graph.verify(graph, config, tmp_path)
+  config.xdr.epochs += 1
+  with pytest.raises(stage_graph.StaleStageError, match="stage 'second' cannot be reused"):
+    stage_graph.verify(graph, config, tmp_path)
+
+
 def test_a_record_from_before_config_aware_records_is_refused(tmp_path):
   graph = _counting_graph([])
   path = stage_graph.record_path(tmp_path, 'first')

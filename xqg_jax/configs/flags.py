@@ -24,6 +24,11 @@ def resolve(spec: str) -> str:
   return spec
 
 
+def load(spec: str):
+  """The locked config that `--config=spec` gives (a preset with optional `:arg`, or a path)."""
+  return _PresetConfigFileParser(name='config', lock_config=True).parse(spec)
+
+
 class _PresetConfigFileParser(config_flags_impl.ConfigFileFlagParser):
 
   def parse(self, path):

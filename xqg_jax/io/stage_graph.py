@@ -185,6 +185,32 @@ def record_path(workdir, name: str) -> epath.Path:
   return epath.Path(workdir) / 'stages' / f'{name}.json'
 
 
+def current_record(stage: Stage, config: ml_collections.ConfigDict, workdir,
+                   records: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+  """`stage`'s record in `workdir`, checked against `config`, its files and the upstream
+  `records`; FileNotFoundError if it has not run, StaleStageError naming what changed."""
+  path = record_path(workdir, stage.name)
+  if not path.exists():
+    raise FileNotFoundError(f'stage {stage.name!r} has not run in {workdir} ({path} is '
+                            'missing); run it first or select it too')
+  record = json.loads(path.read_text())
+  found = problems(stage, config, record, records)
+  if found:
+    raise StaleStageError(
+        f'stage {stage.name!r} cannot be reused from {path}: ' + '; '.join(found) +
+        f'. Run it again (select it, or start from it: --from_stage={stage.name}).')
+  return record
+
+
+def verify(graph: tuple[Stage, ...], config: ml_collections.ConfigDict, workdir) -> None:
+  """Raises unless every stage of `graph` has a current record in `workdir` (`current_record`):
+  the work dir holds a finished run of `config` on the files as they are now."""
+  check_graph(graph)
+  records: dict[str, dict[str, Any]] = {}
+  for stage in graph:
+    records[stage.name] = current_record(stage, config, workdir, records)
+
+
 def run(graph: tuple[Stage, ...], config: ml_collections.ConfigDict, workdir,
         selected: list[str]) -> State:
   """Runs the `selected` stages of `graph` in order; the others' records are reused if current.
@@ -199,7 +225,6 @@ def run(graph: tuple[Stage, ...], config: ml_collections.ConfigDict, workdir,
   state: State = {'timings': {}, 'peak_rss_bytes': {}}
   records: dict[str, dict[str, Any]] = {}
   for stage in graph:
-    path = record_path(workdir, stage.name)
     if stage.name in selected:
       start = time.perf_counter()
       peak_memory.reset()
@@ -209,20 +234,12 @@ def run(graph: tuple[Stage, ...], config: ml_collections.ConfigDict, workdir,
       with stage_lib.declared_reads(declared), _naming_undeclared_fields(stage, config):
         produced = stage.fn(stage_config(stage, config), workdir, state)
       record = make_record(stage, config, produced, records, files)
-      atomic.write_text(path, json.dumps(record, indent=1, ensure_ascii=False) + '\n')
+      atomic.write_text(record_path(workdir, stage.name), json.dumps(record, indent=1, ensure_ascii=False) + '\n')
       state['timings'][stage.name] = round(time.perf_counter() - start, 3)
       state['peak_rss_bytes'][stage.name] = peak_memory.peak_bytes()
       logging.info('stage %s: %.1f s', stage.name, state['timings'][stage.name])
     else:
-      if not path.exists():
-        raise FileNotFoundError(f'stage {stage.name!r} has not run in {workdir} ({path} is '
-                                'missing); run it first or select it too')
-      record = json.loads(path.read_text())
-      found = problems(stage, config, record, records)
-      if found:
-        raise StaleStageError(
-            f'stage {stage.name!r} cannot be reused from {path}: ' + '; '.join(found) +
-            f'. Run it again (select it, or start from it: --from_stage={stage.name}).')
+      record = current_record(stage, config, workdir, records)
     records[stage.name] = record
     state.update(record['state'])
     if stage.name == last:

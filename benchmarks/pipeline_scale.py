@@ -1,0 +1,129 @@
+r"""The whole pipeline's stage times and peak RSS as the corpus grows (README command (a) and 10x).
+
+Each run is `python -m launch.pipeline --config=CONFIG --workdir=ROOT/NAME` in a child
+process, one after another on this machine; its stage seconds and per-stage peak RSS are the
+ones the pipeline records (`reports/timings.json`). `--reuse=NAME=DIR` takes a finished run
+instead of running it again (README command (a)'s work dir): its timings must cover every
+stage, come from this commit with no uncommitted changes and from this CPU, and every stage
+record in DIR must be current for the run's config (`stage_graph.verify`).
+
+`scale_report.pipeline_markdown` renders the table (README "Scale"): per stage the seconds and
+peak RSS of each run and the growth from the first run to the last, flagging a stage whose
+time grows more than `scale_report.SUPERLINEAR_FACTOR` times faster than the passages.
+Training stages are fixed work (a set number of steps), so they should not grow at all.
+
+Usage:
+  nice python -m benchmarks.pipeline_scale --reuse=2k=workdir/tiny \
+      --output=benchmarks/results_pipeline_scale_cpu.json
+"""
+
+import json
+import os
+import sys
+
+from absl import app
+from absl import flags
+
+if __package__ in (None, ''):  # Run as a file: make the `benchmarks` package importable.
+  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks import blas_env  # pylint: disable=g-import-not-at-top
+from benchmarks import child_process  # pylint: disable=g-import-not-at-top
+from benchmarks import common  # pylint: disable=g-import-not-at-top
+from benchmarks import scale_report  # pylint: disable=g-import-not-at-top
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+_RUNS = flags.DEFINE_list('runs', ['2k=tiny', '20k=tiny:entities=10000,shards=20'],
+                          'NAME=CONFIG pairs, smallest corpus first (the tiny config has 1000 '
+                          'entities, 2 passages each, in 2 shards).')
+_REUSE = flags.DEFINE_list('reuse', [], 'NAME=DIR: the finished work dir of run NAME.')
+_ROOT = flags.DEFINE_string('root', '/tmp/pipeline_scale',
+                            'Parent of the work dirs of the runs not reused (ROOT/NAME must not '
+                            'exist: a resumed run would time only what was left).')
+_OUTPUT = flags.DEFINE_string('output', '', 'JSON output path; empty prints the JSON.')
+
+
+def _pairs(values: list[str], flag: str) -> dict[str, str]:
+  out = {}
+  for value in values:
+    name, sep, rest = value.partition('=')
+    if not sep or not name or not rest:
+      raise app.UsageError(f'--{flag}={value!r}: expected NAME=VALUE')
+    out[name] = rest
+  return out
+
+
+def _run_pipeline(config_spec: str, workdir: str) -> dict:
+  """Runs the pipeline in a child process in the new `workdir`: wall seconds and the cores
+  other processes kept busy meanwhile."""
+  if os.path.exists(workdir):
+    raise FileExistsError(f'{workdir} exists: give a new --root, or remove it (a resumed run '
+                          'would time only the stages left)')
+  os.makedirs(workdir)
+  return child_process.command(
+      [sys.executable, '-m', 'launch.pipeline', f'--config={config_spec}',
+       f'--workdir={workdir}'], cwd=REPO, log_path=os.path.join(workdir, 'pipeline.log'))
+
+
+def _check_reusable(name: str, workdir: str, config_spec: str, timings: dict, machine: dict):
+  """Raises unless `workdir` is a finished, current run of `config_spec` on this code and CPU."""
+  from launch import stages  # pylint: disable=g-import-not-at-top
+  from xqg_jax.configs import flags as config_flags  # pylint: disable=g-import-not-at-top
+  from xqg_jax.io import stage_graph  # pylint: disable=g-import-not-at-top
+  record, where = timings.get('provenance') or {}, f'--reuse={name}={workdir}'
+  missing = [stage for stage in stages.names() if stage not in timings['stages']]
+  if missing:
+    raise ValueError(f'{where}: its timings lack stages {missing} (a resumed or partial run)')
+  if record.get('commit') != machine['commit'] or record.get('dirty') or machine['dirty']:
+    raise ValueError(f'{where}: ran on commit {record.get("commit")} (dirty: '
+                     f'{record.get("dirty")}), this is {machine["commit"]} (dirty: '
+                     f'{machine["dirty"]}); both must be the same commit, committed')
+  if (record.get('cpu') or {}).get('model') != machine['cpu_model']:
+    raise ValueError(f'{where}: ran on {(record.get("cpu") or {}).get("model")}, this machine '
+                     f'is {machine["cpu_model"]}')
+  stage_graph.verify(stages.STAGES, config_flags.load(config_spec), workdir)
+
+
+def _passages(workdir: str) -> int:
+  from xqg_jax.data import prepare  # pylint: disable=g-import-not-at-top
+  with open(os.path.join(workdir, 'data', prepare.STATS_NAME)) as f:
+    return json.load(f)['num_passages']
+
+
+def run(runs: dict[str, str], reuse: dict[str, str], root: str) -> dict:
+  """Every run's stage seconds, peak RSS and corpus size, and their growth."""
+  from xqg_jax.eval import retrieval_report  # pylint: disable=g-import-not-at-top
+  unknown = sorted(set(reuse) - set(runs))
+  if unknown:
+    raise app.UsageError(f'--reuse names runs {unknown} that --runs does not have')
+  machine, out = common.machine_info(), []
+  for name, spec in runs.items():
+    workdir = reuse.get(name) or os.path.join(root, name)
+    measured = {'wall_s': None, 'other_processes_cores': None}
+    if name not in reuse:
+      print(f'{name}: running --config={spec} in {workdir}', flush=True)
+      measured = _run_pipeline(spec, workdir)
+    with open(os.path.join(workdir, 'reports', retrieval_report.TIMINGS_NAME)) as f:
+      timings = json.load(f)
+    if name in reuse:
+      _check_reusable(name, workdir, spec, timings, machine)
+    out.append({'name': name, 'config': spec, 'workdir': workdir, 'reused': name in reuse,
+                'passages': _passages(workdir), **measured, 'stages': timings['stages'],
+                'peak_rss_bytes': timings['peak_rss_bytes'], 'provenance': timings['provenance']})
+    print(f'{name}: {out[-1]["passages"]:,} passages, {sum(timings["stages"].values()):.0f} s '
+          'of stages', flush=True)
+  return {'benchmark': 'pipeline_scale', 'machine': machine, 'runs': out,
+          'growth': scale_report.pipeline_growth(out)}
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  result = run(_pairs(_RUNS.value, 'runs'), _pairs(_REUSE.value, 'reuse'), _ROOT.value)
+  print(scale_report.pipeline_markdown(result))
+  common.write_json(result, _OUTPUT.value)
+
+
+if __name__ == '__main__':
+  blas_env.reexec_without_overrides()
+  app.run(main)
