@@ -14,7 +14,7 @@ Training stages are fixed work (a set number of steps), so they should not grow 
 
 Usage:
   nice python -m benchmarks.pipeline_scale --reuse=2k=workdir/tiny \
-      --output=benchmarks/results_pipeline_scale_cpu.json
+      --output=benchmarks/results_pipeline_scale_cpu.json --plot=benchmarks/pipeline_scale.png
 """
 
 import json
@@ -29,6 +29,7 @@ if __package__ in (None, ''):  # Run as a file: make the `benchmarks` package im
 from benchmarks import blas_env  # pylint: disable=g-import-not-at-top
 from benchmarks import child_process  # pylint: disable=g-import-not-at-top
 from benchmarks import common  # pylint: disable=g-import-not-at-top
+from benchmarks import log_log_plot  # pylint: disable=g-import-not-at-top
 from benchmarks import scale_report  # pylint: disable=g-import-not-at-top
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -41,6 +42,7 @@ _ROOT = flags.DEFINE_string('root', '/tmp/pipeline_scale',
                             'Parent of the work dirs of the runs not reused (ROOT/NAME must not '
                             'exist: a resumed run would time only what was left).')
 _OUTPUT = flags.DEFINE_string('output', '', 'JSON output path; empty prints the JSON.')
+_PLOT = flags.DEFINE_string('plot', '', 'PNG path of the log-log plot; empty: none.')
 
 
 def _pairs(values: list[str], flag: str) -> dict[str, str]:
@@ -116,12 +118,27 @@ def run(runs: dict[str, str], reuse: dict[str, str], root: str) -> dict:
           'growth': scale_report.pipeline_growth(out)}
 
 
+def plot(result: dict, path: str) -> None:
+  """Log-log: milliseconds per passage and peak RSS per stage against the corpus size."""
+  x = [run['passages'] for run in result['runs']]
+  panels = [(title, [(stage, x, [value(run, stage) for run in result['runs']], 'o-')
+                     for stage in result['runs'][0]['stages']])
+            for title, value in (
+                ('stage milliseconds per passage',
+                 lambda run, stage: 1e3 * run['stages'][stage] / run['passages']),
+                ('peak RSS during the stage (GB)',
+                 lambda run, stage: run['peak_rss_bytes'][stage] / 1e9))]
+  log_log_plot.save(path, panels, 'passages')
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
   result = run(_pairs(_RUNS.value, 'runs'), _pairs(_REUSE.value, 'reuse'), _ROOT.value)
   print(scale_report.pipeline_markdown(result))
   common.write_json(result, _OUTPUT.value)
+  if _PLOT.value:
+    plot(result, _PLOT.value)
 
 
 if __name__ == '__main__':

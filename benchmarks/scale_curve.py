@@ -42,6 +42,7 @@ if __package__ in (None, ''):  # Run as a file: make the `benchmarks` package im
 from benchmarks import blas_env  # pylint: disable=g-import-not-at-top
 from benchmarks import child_process  # pylint: disable=g-import-not-at-top
 from benchmarks import common  # pylint: disable=g-import-not-at-top
+from benchmarks import log_log_plot  # pylint: disable=g-import-not-at-top
 from benchmarks import scale_report  # pylint: disable=g-import-not-at-top
 from xqg_jax import languages  # pylint: disable=g-import-not-at-top
 
@@ -312,27 +313,16 @@ def format_report(result: dict[str, Any]) -> str:
 
 def plot(result: dict[str, Any], path: str) -> None:
   """Log-log: microseconds per passage and peak RSS per step against the corpus size."""
-  from matplotlib.backends import backend_agg  # pylint: disable=g-import-not-at-top
-  from matplotlib import figure  # pylint: disable=g-import-not-at-top
-  fig = figure.Figure(figsize=(10, 4))
-  backend_agg.FigureCanvasAgg(fig)
-  cost, memory = fig.subplots(1, 2)
+  cost, memory = [], []
   for step in STEPS:
     have = [s for s in result['sizes'] if step in s['steps']]
     x = [s['passages'] for s in have]
-    cost.plot(x, [s['steps'][step]['us_per_passage'] for s in have], 'o-', label=step)
-    memory.plot(x, [s['steps'][step]['peak_rss_bytes'] / 1e9 for s in have], 'o-', label=step)
-  shard = [s['shard_bytes'] / 1e9 for s in result['sizes']]
-  memory.plot([s['passages'] for s in result['sizes']], shard, 'k--', label='one shard')
-  for axis, title in ((cost, 'microseconds per passage'), (memory, 'peak RSS (GB)')):
-    axis.set_xscale('log')
-    axis.set_yscale('log')
-    axis.set_xlabel('passages')
-    axis.set_title(title)
-    axis.grid(True, which='both', alpha=0.3)
-    axis.legend(fontsize=8)
-  fig.tight_layout()
-  fig.savefig(path, dpi=100)
+    cost.append((step, x, [s['steps'][step]['us_per_passage'] for s in have], 'o-'))
+    memory.append((step, x, [s['steps'][step]['peak_rss_bytes'] / 1e9 for s in have], 'o-'))
+  memory.append(('one shard', [s['passages'] for s in result['sizes']],
+                 [s['shard_bytes'] / 1e9 for s in result['sizes']], 'k--'))
+  log_log_plot.save(path, [('microseconds per passage', cost), ('peak RSS (GB)', memory)],
+                    'passages')
 
 
 def main(argv):

@@ -106,7 +106,8 @@ def render(workdir) -> str:
   pipeline = benchmarks_dir / 'results_pipeline_scale_cpu.json'
   if pipeline.exists():
     parts += ['### Scale: the whole pipeline (benchmarks/pipeline_scale.py)\n',
-              pipeline_scale_section(json.loads(pipeline.read_text()))]
+              pipeline_scale_section(json.loads(pipeline.read_text()),
+                                     (benchmarks_dir / 'pipeline_scale.png').exists())]
   systems = {'xdr': 'xDR', headline: retrieval_report.system_name(headline)}
   parts += ['### Robustness (test): R@2kt drop per language family and attack\n',
             robustness_report.family_table(robustness['attacks'], systems, 'R@2kt')]
@@ -168,15 +169,18 @@ def scale_section(result: dict) -> str:
       '![cost per passage and peak RSS against corpus size](benchmarks/scale_curve.png)\n'])
 
 
-def pipeline_scale_section(result: dict) -> str:
-  """The whole pipeline's stage times and peak RSS per corpus size, with its machine and code."""
+def pipeline_scale_section(result: dict, with_plot: bool) -> str:
+  """The whole pipeline's stage times and peak RSS per corpus size, with its machine and code
+  (and its plot, `benchmarks/pipeline_scale.png`)."""
   machine, head = result['machine'], provenance.commit()['commit']
   configs = '; '.join(f'{run["name"]}: `--config={run["config"]}`' for run in result['runs'])
   return '\n'.join([
       f'One run each, one after another ({configs}). Peak '
       'RSS is the pipeline process\'s during each stage. Training runs a fixed number of steps, '
       f'so it should not grow. {machine["cpu_model"]}, {machine["schedulable_cores"]} cores; '
-      f'{code_age(machine, head)}.\n', scale_report.pipeline_markdown(result), ''])
+      f'{code_age(machine, head)}.\n', scale_report.pipeline_markdown(result), '']
+      + (['![stage cost per passage and peak RSS against corpus size]'
+          '(benchmarks/pipeline_scale.png)\n'] if with_plot else []))
 
 
 def replace_section(text: str, section: str, path: str = 'README.md') -> str:

@@ -14,7 +14,7 @@ def _run(name, passages, seconds, peak, other=0.0):
           'stages': dict(seconds), 'peak_rss_bytes': dict(peak)}
 
 
-def test_growth_and_table_flag_a_stage_outgrowing_the_passages():
+def test_growth_table_and_plot_flag_a_stage_outgrowing_the_passages(tmp_path):
   small = _run('2k', 2000, {'train': 100.0, 'encode': 10.0, 'search': 5.0},
                {'train': 1.5e9, 'encode': 1.0e9, 'search': 0.5e9})
   large = _run('20k', 20000, {'train': 101.0, 'encode': 95.0, 'search': 80.0},
@@ -29,6 +29,8 @@ def test_growth_and_table_flag_a_stage_outgrowing_the_passages():
   assert '| encode | 10 | 95 | 9.5 | 1.00 | 1.10 |' in table
   assert '| total | 115 | 276 | 2.4 | 1.50 | 1.60 |' in table
   assert 'UNRELIABLE (other processes were busy): 20k' in table
+  pipeline_scale.plot({'runs': [small, large]}, str(tmp_path / 'scale.png'))
+  assert (tmp_path / 'scale.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
 
 
 def _timings(**provenance):
