@@ -34,15 +34,21 @@ from benchmarks import scale_report  # pylint: disable=g-import-not-at-top
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-_RUNS = flags.DEFINE_list('runs', ['2k=tiny', '20k=tiny:entities=10000,shards=20'],
-                          'NAME=CONFIG pairs, smallest corpus first (the tiny config has 1000 '
-                          'entities, 2 passages each, in 2 shards).')
-_REUSE = flags.DEFINE_list('reuse', [], 'NAME=DIR: the finished work dir of run NAME.')
-_ROOT = flags.DEFINE_string('root', '/tmp/pipeline_scale',
-                            'Parent of the work dirs of the runs not reused (ROOT/NAME must not '
-                            'exist: a resumed run would time only what was left).')
-_OUTPUT = flags.DEFINE_string('output', '', 'JSON output path; empty prints the JSON.')
-_PLOT = flags.DEFINE_string('plot', '', 'PNG path of the log-log plot; empty: none.')
+def _define_flags() -> dict:
+  """The command's flags (defined when run as a program, so that importing this module beside
+  another benchmark, as the tests do, defines none)."""
+  return {
+      'runs': flags.DEFINE_list('runs', ['2k=tiny', '20k=tiny:entities=10000,shards=20'],
+                                'NAME=CONFIG pairs, smallest corpus first (the tiny config has '
+                                '1000 entities, 2 passages each, in 2 shards).'),
+      'reuse': flags.DEFINE_list('reuse', [], 'NAME=DIR: the finished work dir of run NAME.'),
+      'root': flags.DEFINE_string('root', '/tmp/pipeline_scale',
+                                  'Parent of the work dirs of the runs not reused (ROOT/NAME '
+                                  'must not exist: a resumed run would time only what was '
+                                  'left).'),
+      'output': flags.DEFINE_string('output', '', 'JSON output path; empty prints the JSON.'),
+      'plot': flags.DEFINE_string('plot', '', 'PNG path of the log-log plot; empty: none.'),
+  }
 
 
 def _pairs(values: list[str], flag: str) -> dict[str, str]:
@@ -131,16 +137,18 @@ def plot(result: dict, path: str) -> None:
   log_log_plot.save(path, panels, 'passages')
 
 
-def main(argv):
+def main(argv, flag_values: dict) -> None:
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  result = run(_pairs(_RUNS.value, 'runs'), _pairs(_REUSE.value, 'reuse'), _ROOT.value)
+  result = run(_pairs(flag_values['runs'].value, 'runs'),
+               _pairs(flag_values['reuse'].value, 'reuse'), flag_values['root'].value)
   print(scale_report.pipeline_markdown(result))
-  common.write_json(result, _OUTPUT.value)
-  if _PLOT.value:
-    plot(result, _PLOT.value)
+  common.write_json(result, flag_values['output'].value)
+  if flag_values['plot'].value:
+    plot(result, flag_values['plot'].value)
 
 
 if __name__ == '__main__':
   blas_env.reexec_without_overrides()
-  app.run(main)
+  _FLAGS = _define_flags()
+  app.run(lambda argv: main(argv, _FLAGS))

@@ -1,5 +1,9 @@
 """The full pipeline at two corpus sizes: growth, its table, and which finished runs may be reused."""
 
+import pathlib
+import subprocess
+import sys
+
 import pytest
 
 from benchmarks import pipeline_scale
@@ -53,3 +57,14 @@ def test_a_run_of_other_code_or_a_partial_run_is_not_reused(tmp_path, timings, m
 def test_a_run_whose_stage_records_are_missing_is_not_reused(tmp_path):
   with pytest.raises(FileNotFoundError, match="stage 'data' has not run"):
     pipeline_scale._check_reusable('2k', str(tmp_path), 'tiny', _timings(), _MACHINE)
+
+
+def test_the_command_refuses_a_reuse_of_an_unknown_run(tmp_path):
+  done = subprocess.run(
+      [sys.executable, '-m', 'benchmarks.pipeline_scale', '--runs=a=tiny',
+       f'--reuse=b={tmp_path}', f'--root={tmp_path}/runs'],
+      cwd=pathlib.Path(__file__).resolve().parents[1], capture_output=True, text=True,
+      timeout=120, check=False)
+  assert done.returncode != 0
+  assert "--reuse names runs ['b'] that --runs does not have" in done.stderr
+  assert not (tmp_path / 'runs').exists()
