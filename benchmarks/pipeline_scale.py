@@ -127,8 +127,10 @@ def run(runs: dict[str, str], reuse: dict[str, str], root: str) -> dict:
 def plot(result: dict, path: str) -> None:
   """Log-log: milliseconds per passage and peak RSS per stage against the corpus size."""
   x = [run['passages'] for run in result['runs']]
-  panels = [(title, [(stage, x, [value(run, stage) for run in result['runs']], 'o-')
-                     for stage in result['runs'][0]['stages']])
+  # matplotlib cycles 10 colours: the stages after the tenth get dashed lines and squares.
+  panels = [(title, [(stage, x, [value(run, stage) for run in result['runs']],
+                      'o-' if i < 10 else 's--')
+                     for i, stage in enumerate(result['runs'][0]['stages'])])
             for title, value in (
                 ('stage milliseconds per passage',
                  lambda run, stage: 1e3 * run['stages'][stage] / run['passages']),
