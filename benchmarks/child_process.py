@@ -2,8 +2,9 @@
 
 `in_child(fn, *args)` runs `fn(*args)` in a new interpreter (spawn, not fork: the child's
 peak RSS is its own, not the parent's image) and says how many cores other processes kept
-busy meanwhile; `command(argv, ...)` does the same for a command line. `timed(fn, baseline_rss)` inside the child gives wall and CPU seconds, the
-peak RSS (VmHWM) and the RSS before the timed section (interpreter, imports, JAX client).
+busy meanwhile; `command(argv, ...)` does the same for a command line. `timed(fn,
+baseline_rss)` inside the child gives wall and CPU seconds, the peak RSS (VmHWM) and the RSS
+before the timed section (interpreter, imports, JAX client).
 """
 
 from concurrent import futures

@@ -22,6 +22,7 @@ from xqg_jax.io import provenance
 # A timing taken while other processes kept more cores than this busy is marked unreliable.
 CONTENDED_CORES = 0.25
 
+
 def num_cores() -> int:
   """Cores this process may run on (its affinity mask)."""
   return provenance.cores()

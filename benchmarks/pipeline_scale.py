@@ -34,6 +34,7 @@ from benchmarks import scale_report  # pylint: disable=g-import-not-at-top
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+
 def _define_flags() -> dict:
   """The command's flags (defined when run as a program, so that importing this module beside
   another benchmark, as the tests do, defines none)."""
@@ -105,16 +106,19 @@ def run(runs: dict[str, str], reuse: dict[str, str], root: str) -> dict:
   if unknown:
     raise app.UsageError(f'--reuse names runs {unknown} that --runs does not have')
   machine, out = common.machine_info(), []
+
+  def timings_of(workdir: str) -> dict:
+    with open(os.path.join(workdir, 'reports', retrieval_report.TIMINGS_NAME)) as f:
+      return json.load(f)
+  for name, workdir in reuse.items():  # Checked before any run: a bad reuse fails at once.
+    _check_reusable(name, workdir, runs[name], timings_of(workdir), machine)
   for name, spec in runs.items():
     workdir = reuse.get(name) or os.path.join(root, name)
     measured = {'wall_s': None, 'other_processes_cores': None}
     if name not in reuse:
       print(f'{name}: running --config={spec} in {workdir}', flush=True)
       measured = _run_pipeline(spec, workdir)
-    with open(os.path.join(workdir, 'reports', retrieval_report.TIMINGS_NAME)) as f:
-      timings = json.load(f)
-    if name in reuse:
-      _check_reusable(name, workdir, spec, timings, machine)
+    timings = timings_of(workdir)
     out.append({'name': name, 'config': spec, 'workdir': workdir, 'reused': name in reuse,
                 'passages': _passages(workdir), **measured, 'stages': timings['stages'],
                 'peak_rss_bytes': timings['peak_rss_bytes'], 'provenance': timings['provenance']})

@@ -175,9 +175,9 @@ def pipeline_scale_section(result: dict, with_plot: bool) -> str:
   machine, head = result['machine'], provenance.commit()['commit']
   configs = '; '.join(f'{run["name"]}: `--config={run["config"]}`' for run in result['runs'])
   return '\n'.join([
-      f'One run each, one after another ({configs}). Peak '
-      'RSS is the pipeline process\'s during each stage. Training runs a fixed number of steps, '
-      f'so it should not grow. {machine["cpu_model"]}, {machine["schedulable_cores"]} cores; '
+      f'One run each, one after another ({configs}). Peak RSS is the pipeline process\'s '
+      'during each stage. Training runs a fixed number of steps, so it should not grow. '
+      f'{machine["cpu_model"]}, {machine["schedulable_cores"]} cores; '
       f'{code_age(machine, head)}.\n', scale_report.pipeline_markdown(result), '']
       + (['![stage cost per passage and peak RSS against corpus size]'
           '(benchmarks/pipeline_scale.png)\n'] if with_plot else []))

@@ -234,7 +234,8 @@ def run(graph: tuple[Stage, ...], config: ml_collections.ConfigDict, workdir,
       with stage_lib.declared_reads(declared), _naming_undeclared_fields(stage, config):
         produced = stage.fn(stage_config(stage, config), workdir, state)
       record = make_record(stage, config, produced, records, files)
-      atomic.write_text(record_path(workdir, stage.name), json.dumps(record, indent=1, ensure_ascii=False) + '\n')
+      atomic.write_text(record_path(workdir, stage.name),
+                        json.dumps(record, indent=1, ensure_ascii=False) + '\n')
       state['timings'][stage.name] = round(time.perf_counter() - start, 3)
       state['peak_rss_bytes'][stage.name] = peak_memory.peak_bytes()
       logging.info('stage %s: %.1f s', stage.name, state['timings'][stage.name])
