@@ -14,6 +14,8 @@ that drew EOS early are counted in `eos_before_end`; padding fills their tail). 
 generated queries (sequences) per second, best of the repeats (median also given); the ratio
 is against torch fp32. Our compile time (first call minus the best call) is reported apart
 from the timings. A max |logit| difference of the first decoder step checks the weights.
+Ours compiles with the XLA options the generate stage uses (the base config's
+`generate.compiler_options` for the backend).
 
 `--dtypes=float32,bfloat16` adds our bf16 row: matmuls in bf16 (fp32 parameters, norms and
 softmax). Off by default: XLA:CPU runs dots with bf16 outputs no faster than fp32 ones here,
@@ -114,8 +116,10 @@ def _torch_model(size: str, directory: str):
   return model
 
 
-def _ours(directory: str, dtype: str, ids, mask, sampling) -> tuple[Callable[[], Any], Any]:
-  """(A blocking call of our jitted generate, the loaded config and params)."""
+def _ours(directory: str, dtype: str, ids, mask, sampling,
+          compiler_options) -> tuple[Callable[[], Any], Any]:
+  """(A blocking call of our jitted generate, compiled with XLA `compiler_options`, the loaded
+  config and params)."""
   import jax  # pylint: disable=g-import-not-at-top
   from xqg_jax.generation import decoding  # pylint: disable=g-import-not-at-top
   from xqg_jax.models import hf_t5  # pylint: disable=g-import-not-at-top
@@ -125,7 +129,8 @@ def _ours(directory: str, dtype: str, ids, mask, sampling) -> tuple[Callable[[],
   seeds = itertools.count()  # A new seed per call (traced: no recompilation).
 
   def run():
-    out = decoding.generate(config, params, ids, mask, keys, sampling, seed=next(seeds))
+    out = decoding.generate(config, params, ids, mask, keys, sampling, seed=next(seeds),
+                            compiler_options=compiler_options)
     return jax.block_until_ready(out)
   return run, (config, params)
 
@@ -158,6 +163,14 @@ def _logit_diff(model, config, params, ids, mask, device: str) -> float:
   return float(np.max(np.abs(np.asarray(ours) - theirs.cpu().numpy())))
 
 
+def _compiler_options() -> dict[str, Any] | None:
+  """The XLA options our generate runs with: the base config's `generate.compiler_options`
+  for JAX's default backend, as the generate stage uses them."""
+  from xqg_jax.configs import base  # pylint: disable=g-import-not-at-top
+  from xqg_jax.parallel import xla_options  # pylint: disable=g-import-not-at-top
+  return xla_options.for_backend(base.get_config().generate.compiler_options)
+
+
 def run_size(size: str, dtypes, *, batch_size: int, num_samples: int, max_new_tokens: int,
              prompt_len: int, min_prompt_len: int, warmup: int, repeats: int,
              torch_bf16: str, check_logits: bool, limits: dict[str, dict[str, float]],
@@ -174,6 +187,7 @@ def run_size(size: str, dtypes, *, batch_size: int, num_samples: int, max_new_to
                                      top_k=TOP_K)
   ids, mask = _prompts(batch_size, prompt_len, min_prompt_len, SIZES[size]['vocab_size'])
   queries = batch_size * num_samples
+  compiler_options = _compiler_options()
   fns, first_call_s = {}, {}
   info = {'size': size, 'config': SIZES[size], 'prompt_lengths': mask.sum(1).tolist()}
   with tempfile.TemporaryDirectory() as directory:
@@ -184,7 +198,8 @@ def run_size(size: str, dtypes, *, batch_size: int, num_samples: int, max_new_to
     info['torch_attn_implementation'] = attn
     for dtype in dtypes:
       t0 = time.perf_counter()
-      fns[f'ours_{dtype}'], (config, params) = _ours(directory, dtype, ids, mask, sampling)
+      fns[f'ours_{dtype}'], (config, params) = _ours(directory, dtype, ids, mask, sampling,
+                                                     compiler_options)
       load_s = time.perf_counter() - t0
       t0 = time.perf_counter()
       fns[f'ours_{dtype}']()  # Compiles.
@@ -272,6 +287,7 @@ def run(sizes, dtypes, *, batch_size: int = 16, num_samples: int = 5, max_new_to
   import transformers  # pylint: disable=g-import-not-at-top,unused-import
   settings['jax_devices'] = [str(d) for d in jax.devices()]
   settings['torch_bf16'] = torch_bf16
+  settings['ours_compiler_options'] = _compiler_options()
 
   peak_dtypes = sorted(set(dtypes) | {'float32'})
   peaks = common.matmul_peaks(peak_n, peak_dtypes, warmup=1, repeats=5, device=device)
@@ -322,7 +338,8 @@ def format_report(result: dict[str, Any]) -> str:
            f'{m.get("transformers_version")}; {common.device_line(s)}',
            f'workload: {s["batch_size"]} prompts of {s["min_prompt_len"]}-{s["prompt_len"]} '
            f'tokens x {s["num_samples"]} samples x {s["max_new_tokens"]} new tokens '
-           f'(top-k {s["top_k"]}); {s["warmup"]} warmup, {s["repeats"]} repeats']
+           f'(top-k {s["top_k"]}); {s["warmup"]} warmup, {s["repeats"]} repeats; ours with XLA '
+           f'options {s.get("ours_compiler_options")} (the config\'s generate.compiler_options)']
   for info in result['sizes']:
     diff = info.get('max_abs_logit_diff_fp32')
     lines.append(f'{info["size"]}: max |logit diff| fp32 ours vs torch = '

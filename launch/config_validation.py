@@ -101,6 +101,8 @@ def _checks(config: ml_collections.ConfigDict) -> list[tuple[str, Callable[[], o
           do_sample=generate.do_sample, temperature=generate.temperature,
           top_k=generate.top_k, top_p=generate.top_p)),
       ('generate.batch_size', lambda: _positive(config, 'generate.batch_size')),
+      ('generate.compiler_options', lambda: xla_options.check(
+          generate.compiler_options, 'generate.compiler_options')),
       ('augment', lambda: fusion.FusionConfig.from_config(augment)),
       ('augment.fusion', lambda: _one_of(augment.fusion, FUSIONS, 'augment.fusion')),
       ('augment.fusions', lambda: [_one_of(f, FUSIONS, 'augment.fusions')

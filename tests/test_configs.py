@@ -80,6 +80,7 @@ def test_validation_names_every_bad_field_before_any_stage_runs(tmp_path):
   config.robustness.char_noise.operations = ('swap',)
   config.robustness.char_noise.lexicon_dir = 'x'  # not a char-noise setting
   config.xdr.compiler_options.npu = {'fast': True}
+  config.generate.compiler_options.cpu = {'x': [1]}
   with pytest.raises(config_validation.ConfigError) as error:
     stages.run(config, tmp_path)
   for text in ('augment.alpha must be in [0, 1], got 1.5', "unknown language code 'xx'",
@@ -89,7 +90,8 @@ def test_validation_names_every_bad_field_before_any_stage_runs(tmp_path):
                'eval.sweep_num_queries=9: must be in [1, 5]',
                "robustness.attacks names 'typos', which has no entry",
                "attack char_noise: unknown settings ['lexicon_dir']",
-               "xdr.compiler_options: unknown backends ['npu']"):
+               "xdr.compiler_options: unknown backends ['npu']",
+               'generate.compiler_options.cpu.x=[1]: must be a string, boolean or number'):
     assert text in str(error.value)
   assert not (tmp_path / 'stages').exists()  # nothing ran
 
@@ -124,8 +126,10 @@ def test_unknown_override_is_an_error():
 
 def test_compiler_options_are_chosen_per_backend_from_the_config():
   from xqg_jax.parallel import xla_options  # pylint: disable=g-import-not-at-top
-  options = tiny.get_config().xdr.compiler_options
-  assert xla_options.for_backend(options, 'cpu') == {'xla_cpu_experimental_ynn_fusion_type': ''}
-  assert xla_options.for_backend(options, 'tpu') is None  # XLA's own
+  for options in (tiny.get_config().xdr.compiler_options,
+                  tiny.get_config().generate.compiler_options):
+    assert xla_options.for_backend(options, 'cpu') == {
+        'xla_cpu_experimental_ynn_fusion_type': ''}
+    assert xla_options.for_backend(options, 'tpu') is None  # XLA's own
   with pytest.raises(ValueError, match=r"o.cpu.x=\[1\]: must be a string, boolean or number"):
     xla_options.check({'cpu': {'x': [1]}}, 'o')

@@ -105,6 +105,18 @@ def test_samples_are_distinct_and_depend_only_on_seed_item_and_index(params, ref
   assert (np.asarray(other.tokens) != tokens).mean() > 0.3
 
 
+def test_compiler_options_reach_xla_and_keep_the_tokens(params, reference):
+  ids, mask = _prompts()
+  options = common.base_config().generate.compiler_options.cpu.to_dict()  # Eigen, not YNNPACK
+  out = decoding.generate(CONFIG, params, ids, mask, KEYS, SAMPLING, seed=7,
+                          compiler_options=options)
+  np.testing.assert_array_equal(out.tokens, reference.tokens)
+  np.testing.assert_array_equal(out.lengths, reference.lengths)
+  with pytest.raises(Exception, match='no_such_option'):  # The options are XLA's, checked there.
+    decoding.generate(CONFIG, params, ids, mask, KEYS, SAMPLING, compiler_options={
+        'xla_cpu_no_such_option': True})
+
+
 def test_sampling_is_identical_across_batch_sizes_and_padding_rows(params, reference):
   ids, mask = _prompts()
   junk_ids, junk_mask = _prompts(batch=1, seed=5)

@@ -19,7 +19,7 @@ batch size, batch composition, padding rows or device count (at a fixed padded i
 
 import dataclasses
 import functools
-from typing import NamedTuple, Sequence
+from typing import Any, Mapping, NamedTuple, Sequence
 
 import jax
 from jax import lax
@@ -183,7 +183,6 @@ def _emit(config: t5.T5Config, sampling: SamplingConfig, keys: jax.Array, state:
                 cache=state.cache)
 
 
-@functools.partial(jax.jit, static_argnames=('config', 'sampling'))
 def _generate(params, input_ids, attention_mask, words, seed, *, config: t5.T5Config,
               sampling: SamplingConfig) -> Generated:
   model = t5.T5(config)
@@ -219,8 +218,16 @@ def _generate(params, input_ids, attention_mask, words, seed, *, config: t5.T5Co
                    state.lengths.reshape(batch, samples), state.step)
 
 
+@functools.cache
+def _jitted(compiler_options: tuple[tuple[str, Any], ...]):
+  """`_generate` jitted with XLA `compiler_options` ((name, value) pairs; empty: XLA's own)."""
+  return jax.jit(_generate, static_argnames=('config', 'sampling'),
+                 compiler_options=dict(compiler_options) or None)
+
+
 def generate(config: t5.T5Config, params, input_ids, attention_mask, keys,
-             sampling: SamplingConfig = SamplingConfig(), *, seed: int = 0) -> Generated:
+             sampling: SamplingConfig = SamplingConfig(), *, seed: int = 0,
+             compiler_options: Mapping[str, Any] | None = None) -> Generated:
   """Generates `sampling.num_return_sequences` sequences per input row.
 
   Args:
@@ -232,6 +239,8 @@ def generate(config: t5.T5Config, params, input_ids, attention_mask, keys,
       row's randomness. Unused when greedy.
     sampling: decoding settings (static: a new value compiles anew).
     seed: the run's seed in [0, 2**32) (traced: a new value does not recompile).
+    compiler_options: XLA options of the compiled loop (`xla_options.for_backend` of the
+      config's `generate.compiler_options`); None: XLA's own.
 
   Returns:
     `Generated(tokens [B, R, T], lengths [B, R], steps)`.
@@ -243,5 +252,6 @@ def generate(config: t5.T5Config, params, input_ids, attention_mask, keys,
   if not 0 <= seed < 2 ** 32:
     raise ValueError(f'seed={seed} must be in [0, 2**32)')
   words = _check_keys(keys, np.shape(input_ids)[0])
-  return _generate(params, input_ids, attention_mask, words, jnp.asarray(seed, jnp.uint32),
-                   config=config, sampling=sampling)
+  jitted = _jitted(tuple(sorted((compiler_options or {}).items())))
+  return jitted(params, input_ids, attention_mask, words, jnp.asarray(seed, jnp.uint32),
+                config=config, sampling=sampling)

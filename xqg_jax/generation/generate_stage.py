@@ -39,6 +39,7 @@ from xqg_jax.models import t5
 from xqg_jax.parallel import mesh as mesh_lib
 from xqg_jax.parallel import multihost
 from xqg_jax.parallel import partitioning
+from xqg_jax.parallel import xla_options
 
 
 def shard_file(shard: int, count: int) -> str:
@@ -76,13 +77,14 @@ class Generator:
     sampling: the decoding settings.
     seed: with each prompt's key items, all of the decoding randomness.
     batch_size: prompts per decode batch.
+    compiler_options: XLA options of the decode loop (None: XLA's own).
     mesh_spec: (axis, size) pairs of the device mesh; `rules`: logical -> mesh axes.
     devices: the mesh's devices (default this process's).
   """
 
   def __init__(self, model_dir: str, tokenizer_dir: str, *, dtype: str, input_max_len: int,
-               sampling: decoding.SamplingConfig, seed: int, batch_size: int, mesh_spec,
-               rules, devices=None):
+               sampling: decoding.SamplingConfig, seed: int, batch_size: int,
+               compiler_options: dict | None, mesh_spec, rules, devices=None):
     self.cfg, params = hf_t5.load_hf_t5(model_dir, dtype=dtype)
     self.tokenizer = tokenizers.load_tokenizer(tokenizer_dir)
     tokenizers.check_vocab(self.tokenizer, self.cfg.vocab_size, f'xQG model {model_dir}')
@@ -100,6 +102,7 @@ class Generator:
     self.sampling = sampling
     self.seed = seed
     self.batch_size = batch_size
+    self.compiler_options = compiler_options
 
   @classmethod
   def from_config(cls, config: ml_collections.ConfigDict, model_dir: str, tokenizer_dir: str,
@@ -109,6 +112,7 @@ class Generator:
     return cls(model_dir, tokenizer_dir, dtype=config.xqg.dtype,
                input_max_len=config.xqg.input_max_len, sampling=sampling_config(config),
                seed=config.generate.seed, batch_size=config.generate.batch_size,
+               compiler_options=xla_options.for_backend(config.generate.compiler_options),
                mesh_spec=config.mesh, rules=config.logical_axis_rules, devices=devices)
 
   def texts(self, prompt_texts: Sequence[str], key_items: Sequence[Sequence[str | int]], *,
@@ -132,7 +136,7 @@ class Generator:
       with jax.set_mesh(self.mesh), nn.logical_axis_rules(self.rules):
         generated = decoding.generate(self.cfg, self.params, batch['input_ids'],
                                       batch['attention_mask'], batch['keys'], self.sampling,
-                                      seed=self.seed)
+                                      seed=self.seed, compiler_options=self.compiler_options)
       for row in np.asarray(generated.tokens)[:stop - start]:
         out.append([t.strip() for t in self.tokenizer.batch_decode(
             row, skip_special_tokens=True)])

@@ -30,6 +30,7 @@ from xqg_jax.data import records
 from xqg_jax.data.formats import paraphrases as paraphrases_format
 from xqg_jax.generation import decoding
 from xqg_jax.generation import generate_stage
+from xqg_jax.parallel import xla_options
 from xqg_jax.robustness import attacked_set
 
 UNIT = 'word'
@@ -37,15 +38,19 @@ UNIT = 'word'
 
 @dataclasses.dataclass(frozen=True)
 class Runtime:
-  """Where a model paraphraser runs: the device mesh, its logical-axis rules and the dtype."""
+  """Where a model paraphraser runs: the device mesh, its logical-axis rules, the dtype and the
+  XLA options of the decode loop (None: XLA's own)."""
   mesh_spec: tuple
   rules: tuple
   dtype: str
+  compiler_options: dict | None = None
 
   @classmethod
   def from_config(cls, config: ml_collections.ConfigDict) -> 'Runtime':
-    """The run's mesh and rules, and the generator's dtype (`xqg.dtype`)."""
-    return cls(tuple(config.mesh), tuple(config.logical_axis_rules), config.xqg.dtype)
+    """The run's mesh and rules, the generator's dtype (`xqg.dtype`) and its decode loop's XLA
+    options (`generate.compiler_options`)."""
+    return cls(tuple(config.mesh), tuple(config.logical_axis_rules), config.xqg.dtype,
+               xla_options.for_backend(config.generate.compiler_options))
 
 
 def word_distance(a: str, b: str) -> int:
@@ -138,7 +143,8 @@ def load_generator(model_dir: str, tokenizer_dir: str, *, seed: int,
   mesh and dtype (`runtime`)."""
   return generate_stage.Generator(
       model_dir, tokenizer_dir, dtype=runtime.dtype, input_max_len=input_max_len,
-      sampling=sampling, seed=seed, batch_size=batch_size, mesh_spec=runtime.mesh_spec,
+      sampling=sampling, seed=seed, batch_size=batch_size,
+      compiler_options=runtime.compiler_options, mesh_spec=runtime.mesh_spec,
       rules=runtime.rules, devices=devices)
 
 
