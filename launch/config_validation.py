@@ -15,20 +15,17 @@ from xqg_jax import languages
 from xqg_jax.augment import fusion
 from xqg_jax.configs import common
 from xqg_jax.data import errors
+from xqg_jax.data import prepare
+from xqg_jax.data import records
 from xqg_jax.data import released_files
 from xqg_jax.eval import significance
 from xqg_jax.generation import decoding
+from xqg_jax.index import index_stage
 from xqg_jax.models import bi_encoder
 from xqg_jax.models import bert
 from xqg_jax.parallel import mesh as mesh_lib
 from xqg_jax.parallel import xla_options
 from xqg_jax.training import optimizer
-
-SOURCES = ('synthetic', 'files')
-FUSIONS = ('all', 'matched')
-INDEX_KINDS = ('scann', 'exact')
-SPLITS = ('dev', 'test')
-
 
 class ConfigError(ValueError):
   """The run config has values no stage can run with (each named with its field)."""
@@ -61,7 +58,7 @@ def _training(config, tower: str) -> None:
   _within(t.dropout, 0.0, 1.0, f'{tower}.dropout')
   _within(t.warmup_ratio, 0.0, 1.0, f'{tower}.warmup_ratio')
   if tower == 'xqg':
-    _one_of(t.optimizer, ('adamw', 'adafactor'), 'xqg.optimizer')
+    _one_of(t.optimizer, optimizer.KINDS, 'xqg.optimizer')
     optimizer.schedule(1.0, 10, 0, t.decay_ratio)  # decay_ratio in [0, 1]
     _within(t.extra_share, 0.0, 1.0, 'xqg.extra_share')
 
@@ -84,7 +81,7 @@ def _training_data(config) -> None:
 def _checks(config: ml_collections.ConfigDict) -> list[tuple[str, Callable[[], object]]]:
   augment, generate, ev = config.augment, config.generate, config.eval
   checks = [
-      ('data.source', lambda: _one_of(config.data.source, SOURCES, 'data.source')),
+      ('data.source', lambda: _one_of(config.data.source, prepare.SOURCES, 'data.source')),
       ('data.files', lambda: config.data.source != 'files' or released_files.check(config.data)),
       ('data.files', lambda: config.data.source != 'files' or _training_data(config)),
       ('on_bad_record', lambda: errors.BadRecordPolicy.from_name(config.on_bad_record)),
@@ -104,8 +101,8 @@ def _checks(config: ml_collections.ConfigDict) -> list[tuple[str, Callable[[], o
       ('generate.compiler_options', lambda: xla_options.check(
           generate.compiler_options, 'generate.compiler_options')),
       ('augment', lambda: fusion.FusionConfig.from_config(augment)),
-      ('augment.fusion', lambda: _one_of(augment.fusion, FUSIONS, 'augment.fusion')),
-      ('augment.fusions', lambda: [_one_of(f, FUSIONS, 'augment.fusions')
+      ('augment.fusion', lambda: _one_of(augment.fusion, fusion.FUSIONS, 'augment.fusion')),
+      ('augment.fusions', lambda: [_one_of(f, fusion.FUSIONS, 'augment.fusions')
                                    for f in augment.fusions]),
       ('eval.sweep_alphas', lambda: [_within(a, 0.0, 1.0, 'eval.sweep_alphas')
                                      for a in ev.sweep_alphas]),
@@ -114,7 +111,7 @@ def _checks(config: ml_collections.ConfigDict) -> list[tuple[str, Callable[[], o
           for n in ev.sweep_num_queries]),
       ('augment.num_queries', lambda: augment.select or _within(
           augment.num_queries, 1, generate.num_queries, 'augment.num_queries')),
-      ('index.kind', lambda: _one_of(config.index.kind, INDEX_KINDS, 'index.kind')),
+      ('index.kind', lambda: _one_of(config.index.kind, index_stage.KINDS, 'index.kind')),
       ('index.hits', lambda: _positive(config, 'index.hits')),
       ('eval.kilo_tokens', lambda: [_positive({'k': k}, 'k') for k in ev.kilo_tokens]),
       ('eval.significance_level', lambda: _within(ev.significance_level, 0.0, 1.0,
@@ -123,7 +120,7 @@ def _checks(config: ml_collections.ConfigDict) -> list[tuple[str, Callable[[], o
                                           open_low=True)),
       ('eval.correction', lambda: _one_of(ev.correction, significance.CORRECTIONS,
                                           'eval.correction')),
-      ('robustness.split', lambda: _one_of(config.robustness.split, SPLITS,
+      ('robustness.split', lambda: _one_of(config.robustness.split, records.EVALUATION_SPLITS,
                                            'robustness.split')),
   ]
   for name in config.robustness.attacks:

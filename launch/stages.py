@@ -19,6 +19,7 @@ from xqg_jax import languages
 from xqg_jax.augment import fusion
 from xqg_jax.configs import common
 from xqg_jax.data import prepare
+from xqg_jax.data import records
 from xqg_jax.data import tokenizers
 from xqg_jax.data.formats import augmented
 from xqg_jax.data.formats import embedding_shards
@@ -151,7 +152,8 @@ def _encode(config, workdir, state: State) -> State:
 
 
 def _splits(state: State) -> list[str]:
-  return [split for split in ('dev', 'test') if f'queries-{split}' in state['embeddings']]
+  return [split for split in records.EVALUATION_SPLITS
+          if f'queries-{split}' in state['embeddings']]
 
 
 def _question_embeddings(state: State) -> dict[str, str]:
@@ -394,7 +396,8 @@ STAGES: tuple[Stage, ...] = (
           after=('data', 'generate', 'oracle', 'encode', 'select')),
     Stage('report', _report, reads=('name', 'eval', 'augment', 'synthetic'),
           after=('generate', 'oracle', 'select', 'evaluate', 'sweep')),
-    Stage('attack', _attack, reads=(*_DATA, 'seed', 'robustness', 'xdr', 'xqg.dtype'),
+    Stage('attack', _attack, reads=(*_DATA, 'seed', 'robustness', 'xdr', 'xqg.dtype',
+                                    'generate.compiler_options'),
           after=('data', 'tokenizers', 'train_xdr', 'encode')),
     Stage('robustness', _robustness, reads=(*_DATA, 'seed', 'robustness', 'eval', 'index',
                                             'augment', 'xdr', 'name'),

@@ -24,6 +24,8 @@ from xqg_jax.io import stage_dir
 from xqg_jax.parallel import multihost
 
 REDUCTIONS = ('sum', 'mean')
+# How generated questions are routed: 'all' languages into one corpus, or per query language.
+FUSIONS = ('all', 'matched')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -218,7 +220,7 @@ def fuse_routing(out_root, *, fusion: str, alpha: float, num_queries: int, reduc
                for lang in query_languages if lang in languages}
     routing = {lang: str(corpus_dir) for lang in query_languages if lang not in languages}
   else:
-    raise ValueError(f"fusion must be 'all' or 'matched', got {fusion!r}")
+    raise ValueError(f'fusion must be one of {FUSIONS}, got {fusion!r}')
   for key, c in configs.items():
     routing[key] = str(fuse_directory(epath.Path(out_root) / c.name, corpus_dir=corpus_dir,
                                       questions_dir=questions_dir, fusion=c, inputs=inputs))

@@ -33,14 +33,15 @@ from xqg_jax.io import atomic
 from xqg_jax.io import stage_dir
 
 STATS_NAME = 'benchmark_stats.json'
+SOURCES = ('synthetic', 'files')
 
 
 def data_dir(config: ml_collections.ConfigDict, workdir) -> epath.Path:
   """Makes `workdir/data`: the synthetic benchmark, or the user's files (`released_files`)."""
   if config.data.source == 'files':
     return released_files.data_dir(config, workdir)
-  if config.data.source != 'synthetic':
-    raise ValueError(f"data.source must be 'synthetic' or 'files', got {config.data.source!r}")
+  if config.data.source not in SOURCES:
+    raise ValueError(f'data.source must be one of {SOURCES}, got {config.data.source!r}')
   bench = benchmark_lib.SyntheticBenchmark(config.synthetic)
 
   def produce(directory):

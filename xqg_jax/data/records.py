@@ -6,6 +6,9 @@ corpus (`id, text, title`), Tevatron training groups and the released xQG augmen
 
 import dataclasses
 
+# The query splits that are evaluated (train questions only train).
+EVALUATION_SPLITS = ('dev', 'test')
+
 
 @dataclasses.dataclass(frozen=True)
 class Passage:

@@ -16,6 +16,7 @@ import ml_collections
 import numpy as np
 
 from xqg_jax.data import pipeline
+from xqg_jax.data import records
 from xqg_jax.data import tfds_builders
 from xqg_jax.data import tokenizers
 from xqg_jax.data.formats import generated_questions
@@ -102,7 +103,7 @@ def run(config: ml_collections.ConfigDict, workdir, *, xdr_dir, data_dir, tfds_d
       stage_config={**settings, 'tower': 'passage', 'max_len': config.data.p_max_len},
       **common)
   builder = tfds_builders.build('xor_queries', data_dir, tfds_dir)
-  for split in ('dev', 'test'):
+  for split in records.EVALUATION_SPLITS:
     if split not in builder.info.splits:
       continue
     queries = grain.MapDataset.source(builder.as_data_source(split)).map(

@@ -196,8 +196,8 @@ def run(config: ml_collections.ConfigDict, workdir, *, system: systems_lib.Syste
   workdir = epath.Path(workdir)
   directory = workdir / 'eval' / system.name / split
   kind = config.index.kind
-  if kind not in (EXACT, SCANN):
-    raise ValueError(f"index.kind={kind!r}: expected 'scann' or 'exact'")
+  if kind not in index_stage.KINDS:
+    raise ValueError(f'index.kind={kind!r}: expected one of {index_stage.KINDS}')
   stage_config = {'index': config.index.to_dict(), 'eval': config.eval.to_dict(),
                   'split': split, 'system': system.to_dict(),
                   'word_tokenizer': word_tokenizer.budget_tokenizer()}

@@ -21,7 +21,6 @@ from xqg_jax.data.formats import embedding_shards
 from xqg_jax.index import merge
 from xqg_jax.io import progress
 
-FUSIONS = ('all', 'matched')
 BASELINE = 'xdr'  # The ranking of the passage embeddings alone.
 
 
@@ -34,8 +33,8 @@ class Setting:
   num_queries: int
 
   def __post_init__(self):
-    if self.fusion not in FUSIONS:
-      raise ValueError(f'fusion must be one of {FUSIONS}, got {self.fusion!r}')
+    if self.fusion not in fusion_lib.FUSIONS:
+      raise ValueError(f'fusion must be one of {fusion_lib.FUSIONS}, got {self.fusion!r}')
     if not 0.0 <= self.alpha <= 1.0:
       raise ValueError(f'alpha must be in [0, 1], got {self.alpha}')
     if self.num_queries < 1:

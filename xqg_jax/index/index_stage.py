@@ -37,6 +37,7 @@ from xqg_jax.io import stage_dir
 from xqg_jax.parallel import mesh as mesh_lib
 from xqg_jax.parallel import multihost
 
+KINDS = ('scann', 'exact')  # exact: the embedding shards are searched as they are
 META_JSON = 'meta.json'
 IDS_TXT = 'ids.txt'
 BUILD_JSON = 'build.json'  # per shard: the seconds its build took (timing, not hashed)
@@ -66,8 +67,8 @@ def build(config: ml_collections.ConfigDict, out_dir, embeddings_dir,
   kind = config.index.kind
   if kind == 'exact':
     return epath.Path(embeddings_dir)
-  if kind != 'scann':
-    raise ValueError(f"index.kind={kind!r}: expected 'scann' or 'exact'")
+  if kind not in KINDS:
+    raise ValueError(f'index.kind={kind!r}: expected one of {KINDS}')
   out_dir, embeddings_dir = epath.Path(out_dir), epath.Path(embeddings_dir)
   stage_config = _stage_config(config)
   if stage_dir.is_done(out_dir, config=stage_config, inputs=inputs):

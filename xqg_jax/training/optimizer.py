@@ -32,6 +32,9 @@ def decay_mask(params) -> dict:
        for path, leaf in flat.items()})
 
 
+KINDS = ('adamw', 'adafactor')
+
+
 def make(kind: str, learning_rate: float, total_steps: int, warmup_steps: int,
          weight_decay: float, max_grad_norm: float,
          decay_ratio: float = 1.0) -> optax.GradientTransformation:
@@ -43,6 +46,6 @@ def make(kind: str, learning_rate: float, total_steps: int, warmup_steps: int,
     opt = optax.adafactor(lr, weight_decay_rate=weight_decay or None,
                           weight_decay_mask=decay_mask)
   else:
-    raise ValueError(f"optimizer must be 'adamw' or 'adafactor', got {kind!r}")
+    raise ValueError(f'optimizer must be one of {KINDS}, got {kind!r}')
   clip = optax.clip_by_global_norm(max_grad_norm) if max_grad_norm > 0 else optax.identity()
   return optax.chain(clip, opt)

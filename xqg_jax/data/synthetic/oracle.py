@@ -16,13 +16,10 @@ from xqg_jax.data import records
 from xqg_jax.data.synthetic import benchmark as benchmark_lib
 from xqg_jax.data.synthetic import world as world_lib
 
-EVALUATION_SPLITS = ('dev', 'test')
-
-
 def evaluation_texts(bench: benchmark_lib.SyntheticBenchmark) -> dict[str, set[str]]:
   """{language: texts of its dev and test queries}: what an oracle question must not equal."""
   out: dict[str, set[str]] = {}
-  for split in EVALUATION_SPLITS:
+  for split in records.EVALUATION_SPLITS:
     for lang in bench.cfg.languages:
       out.setdefault(lang, set()).update(q.query.question for q in bench.questions(split, lang))
   return out
