@@ -27,6 +27,7 @@ from xqg_jax.parallel import mesh as mesh_lib
 from xqg_jax.parallel import xla_options
 from xqg_jax.training import optimizer
 
+
 class ConfigError(ValueError):
   """The run config has values no stage can run with (each named with its field)."""
 

@@ -16,6 +16,7 @@ from xqg_jax.data import records
 from xqg_jax.data.synthetic import benchmark as benchmark_lib
 from xqg_jax.data.synthetic import world as world_lib
 
+
 def evaluation_texts(bench: benchmark_lib.SyntheticBenchmark) -> dict[str, set[str]]:
   """{language: texts of its dev and test queries}: what an oracle question must not equal."""
   out: dict[str, set[str]] = {}
