@@ -68,3 +68,13 @@ def test_the_command_refuses_a_reuse_of_an_unknown_run(tmp_path):
   assert done.returncode != 0
   assert "--reuse names runs ['b'] that --runs does not have" in done.stderr
   assert not (tmp_path / 'runs').exists()
+
+
+def test_the_corpus_size_is_what_the_datasets_stage_built(tmp_path):
+  from xqg_jax.io import manifest  # pylint: disable=g-import-not-at-top
+  with pytest.raises(ValueError, match='no datasets manifest'):
+    pipeline_scale._passages(str(tmp_path))
+  manifest.write(tmp_path / 'tfds', stage='datasets', config={}, inputs={}, outputs=[],
+                 extra={'examples': {'xor_corpus': {'corpus': 18_003_200},
+                                     'xor_queries': {'dev': 7}}})
+  assert pipeline_scale._passages(str(tmp_path)) == 18_003_200
