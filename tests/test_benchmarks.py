@@ -24,7 +24,7 @@ def _run_module(module: str, *args: str) -> None:
 def test_encode_throughput_smoke(tmp_path):
   output = tmp_path / 'encode.json'
   _run_module('benchmarks.encode_throughput', '--quick', '--sizes=tiny', '--batch_size=2',
-              '--seq_len=16', f'--output={output}')
+              '--seq_len=16', '--dtypes=float32,bfloat16', f'--output={output}')
   result = json.loads(output.read_text())
   assert {'machine', 'settings', 'peaks_gflops', 'rows', 'targets'} <= set(result)
   assert result['machine']['cpu_model'] and result['machine']['jax_version']
