@@ -174,8 +174,10 @@ def _compiler_options() -> dict[str, Any] | None:
 def run_size(size: str, dtypes, *, batch_size: int, num_samples: int, max_new_tokens: int,
              prompt_len: int, min_prompt_len: int, warmup: int, repeats: int,
              torch_bf16: str, check_logits: bool, limits: dict[str, dict[str, float]],
-             device: str = 'cpu') -> tuple[dict[str, Any], list[dict[str, Any]]]:
-  """Times ours (each dtype) and torch (fp32, and bf16 unless off) at `size`, interleaved.
+             compiler_options: dict[str, Any] | None, device: str = 'cpu'
+             ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+  """Times ours (each dtype, compiled with XLA `compiler_options`) and torch (fp32, and bf16
+  unless off) at `size`, interleaved.
 
   Returns:
     (the size's facts: config, logit check, load; one row per contender).
@@ -187,7 +189,6 @@ def run_size(size: str, dtypes, *, batch_size: int, num_samples: int, max_new_to
                                      top_k=TOP_K)
   ids, mask = _prompts(batch_size, prompt_len, min_prompt_len, SIZES[size]['vocab_size'])
   queries = batch_size * num_samples
-  compiler_options = _compiler_options()
   fns, first_call_s = {}, {}
   info = {'size': size, 'config': SIZES[size], 'prompt_lengths': mask.sum(1).tolist()}
   with tempfile.TemporaryDirectory() as directory:
@@ -301,7 +302,7 @@ def run(sizes, dtypes, *, batch_size: int = 16, num_samples: int = 5, max_new_to
         size, dtypes, batch_size=batch_size, num_samples=num_samples,
         max_new_tokens=max_new_tokens, prompt_len=prompt_len, min_prompt_len=min_prompt_len,
         warmup=warmup, repeats=repeats, torch_bf16=torch_bf16, check_logits=check_logits,
-        limits=limits, device=device)
+        limits=limits, compiler_options=settings['ours_compiler_options'], device=device)
     sizes_info.append(info)
     rows += size_rows
   targets = check_targets(rows)

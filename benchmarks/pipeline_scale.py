@@ -94,13 +94,9 @@ def _check_reusable(name: str, workdir: str, config_spec: str, timings: dict, ma
 
 
 def _passages(workdir: str) -> int:
-  """The corpus size of a finished run: the passages its datasets stage built (synthetic or
-  released files alike)."""
-  from xqg_jax.io import manifest  # pylint: disable=g-import-not-at-top
-  record = manifest.read(os.path.join(workdir, 'tfds'))
-  if record is None:
-    raise ValueError(f'{workdir}/tfds: no datasets manifest (the run did not finish)')
-  return record['extra']['examples']['xor_corpus']['corpus']
+  """The corpus size of a finished run (synthetic or released files alike)."""
+  from xqg_jax.data import prepare  # pylint: disable=g-import-not-at-top
+  return prepare.corpus_size(workdir)
 
 
 def run(runs: dict[str, str], reuse: dict[str, str], root: str) -> dict:

@@ -72,7 +72,7 @@ def test_the_command_refuses_a_reuse_of_an_unknown_run(tmp_path):
 
 def test_the_corpus_size_is_what_the_datasets_stage_built(tmp_path):
   from xqg_jax.io import manifest  # pylint: disable=g-import-not-at-top
-  with pytest.raises(ValueError, match='no datasets manifest'):
+  with pytest.raises(ValueError, match='no datasets record'):
     pipeline_scale._passages(str(tmp_path))
   manifest.write(tmp_path / 'tfds', stage='datasets', config={}, inputs={}, outputs=[],
                  extra={'examples': {'xor_corpus': {'corpus': 18_003_200},

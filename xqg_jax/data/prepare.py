@@ -30,10 +30,12 @@ from xqg_jax.data.synthetic import benchmark as benchmark_lib
 from xqg_jax.data.synthetic import export
 from xqg_jax.data.synthetic import stats as stats_lib
 from xqg_jax.io import atomic
+from xqg_jax.io import manifest
 from xqg_jax.io import stage_dir
 
 STATS_NAME = 'benchmark_stats.json'
 SOURCES = ('synthetic', 'files')
+DATASETS_DIR = 'tfds'  # under the work dir: the datasets stage's record and datasets
 
 
 def data_dir(config: ml_collections.ConfigDict, workdir) -> epath.Path:
@@ -145,7 +147,7 @@ def datasets_dir(config: ml_collections.ConfigDict, data: epath.Path, workdir,
                  digest: str) -> epath.Path:
   """Builds the ArrayRecord datasets of `data` (`data_digest` `digest`) under `workdir/tfds`;
   returns their directory."""
-  directory = epath.Path(workdir) / 'tfds'
+  directory = epath.Path(workdir) / DATASETS_DIR
 
   def produce(d):
     # TFDS reuses a prepared dataset it finds; datasets of other data (a file added or
@@ -165,6 +167,14 @@ def datasets_dir(config: ml_collections.ConfigDict, data: epath.Path, workdir,
   stage_dir.run(directory, stage='datasets', config={'on_bad_record': config.on_bad_record},
             inputs={'data': digest}, produce=produce)
   return directory / 'datasets'
+
+
+def corpus_size(workdir) -> int:
+  """The passages the datasets stage of the run in `workdir` built (from its record)."""
+  record = manifest.read(epath.Path(workdir) / DATASETS_DIR)
+  if record is None:
+    raise ValueError(f'{workdir}/{DATASETS_DIR}: no datasets record (the stage has not run)')
+  return record['extra']['examples'][tfds_builders.XorCorpus.name]['corpus']
 
 
 def data_digest(data: epath.Path) -> str:
